@@ -1,0 +1,116 @@
+"""The application factory: a table of contents of the server."""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from server import database, health, openapi
+from server.audit import Audit
+from server.auth import routes as auth_routes
+from server.auth.service import AuthService
+from server.broker import create_broker
+from server.broker.hub import Hub
+from server.errors import error_middleware
+from server.http import check_origin
+from server.keys import (
+    AUDIT, AUTH, BROKER, CLOCK, ENGINE, HUB, LIMITS, QR, SETTINGS, SOCKETS, Clock,
+)
+from server.portal import routes as portal_routes
+from server.qr import routes as qr_routes
+from server.qr.service import QrService
+from server.ratelimit import RateLimits
+from server.settings import Settings
+from server.ws import routes as ws_routes
+
+ROOT = Path(__file__).resolve().parent.parent
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def origin_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Writes from a foreign Origin are refused: CSRF needs the browser's Origin."""
+    if request.method in UNSAFE:
+        check_origin(request, required=False)
+    return await handler(request)
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Headers every page gets: no framing, no sniffing, no referrer leaks."""
+    response = await handler(request)
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+async def backends(app: web.Application) -> AsyncIterator[None]:
+    """Open the database and broker, wire the services, and close all at the end."""
+    settings = app[SETTINGS]
+    async for engine in database.engine_context(settings, migrate=app[_MIGRATE]):
+        broker = create_broker(settings.broker_url, clock=app[CLOCK])
+        hub = Hub(broker)
+        await broker.start()
+        audit = Audit(engine)
+        app[ENGINE], app[BROKER], app[HUB], app[AUDIT] = engine, broker, hub, audit
+        app[LIMITS] = RateLimits(
+            broker.limits_storage(),
+            {
+                "qr_create": settings.limit_qr_create,
+                "app_login": settings.limit_app_login,
+                "scan": settings.limit_scan,
+                "redeem": settings.limit_redeem,
+                "longpoll": settings.limit_longpoll,
+            },
+        )
+        services = {"audit": audit, "settings": settings, "clock": app[CLOCK]}
+        app[AUTH] = AuthService(engine=engine, broker=broker, **services)
+        app[QR] = QrService(broker=broker, hub=hub, **services)
+        try:
+            async for _ in audit.run():
+                yield
+        finally:
+            await broker.close()
+
+
+_MIGRATE = web.AppKey("migrate", bool)
+
+
+def create_app(
+    settings: Settings, *, clock: Clock = time.time, migrate: bool | None = None
+) -> web.Application:
+    """Build the application; nothing connects until it starts."""
+    settings.check_production()
+    app = web.Application(
+        middlewares=[error_middleware, security_headers, origin_middleware],
+        client_max_size=64 * 1024,
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    app[_MIGRATE] = settings.is_development if migrate is None else migrate
+    app[SOCKETS] = weakref.WeakSet()
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(ROOT / "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        context_processors=[aiohttp_jinja2.request_processor],
+    )
+    app.cleanup_ctx.append(backends)
+
+    health.setup(app)
+    qr_routes.setup(app)
+    ws_routes.setup(app)
+    auth_routes.setup(app)
+    portal_routes.setup(app)
+    openapi.setup(app)
+    app.router.add_static("/static", Path(__file__).parent / "static", name="static")
+    return app

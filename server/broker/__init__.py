@@ -1,0 +1,111 @@
+"""The broker: ephemeral keys with TTLs, atomic state transitions and pub/sub.
+
+Two implementations share this interface: an in-process memory broker (one process,
+the embedded default) and Redis. Values are strings; documents are JSON objects.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from typing import Any
+
+from limits.aio.storage import Storage
+
+MessageHandler = Callable[[str, str], None]
+ResyncHandler = Callable[[], None]
+
+
+class Broker(abc.ABC):
+    """Ephemeral storage and messaging shared by every node."""
+
+    def __init__(self) -> None:
+        self.on_message: MessageHandler = lambda channel, data: None
+        self.on_resync: ResyncHandler = lambda: None
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Open connections and background tasks."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close connections and stop background tasks."""
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise Unavailable unless the broker answers now."""
+
+    @abc.abstractmethod
+    async def get(self, key: str) -> str | None:
+        """The value at key, or None when missing or expired."""
+
+    @abc.abstractmethod
+    async def put(self, key: str, value: str, ttl: float, *, only_new: bool = False) -> bool:
+        """Store value for ttl seconds; with only_new, fail (False) if key exists."""
+
+    @abc.abstractmethod
+    async def take(self, key: str) -> str | None:
+        """Get and delete in one step: of two callers, only one gets the value."""
+
+    @abc.abstractmethod
+    async def delete(self, *keys: str) -> None:
+        """Remove keys; missing ones are ignored."""
+
+    @abc.abstractmethod
+    async def add_member(self, key: str, member: str, ttl: float) -> None:
+        """Add member to the set at key and push the set's TTL to at least ttl."""
+
+    @abc.abstractmethod
+    async def remove_member(self, key: str, member: str) -> None:
+        """Remove member from the set at key."""
+
+    @abc.abstractmethod
+    async def members(self, key: str) -> set[str]:
+        """The members of the set at key."""
+
+    @abc.abstractmethod
+    async def transition(
+        self,
+        key: str,
+        *,
+        allowed: tuple[str, ...],
+        changes: dict[str, Any],
+        channel: str,
+        ttl: float | None = None,
+    ) -> tuple[bool, dict[str, Any] | None]:
+        """Compare-and-set on a JSON document's "state", then publish it.
+
+        If the document exists and its state is one of allowed, merge changes, add
+        one to "version", optionally reset the TTL, publish the new document on
+        channel and return (True, new). Otherwise change nothing and return
+        (False, current), current being None when the key is missing.
+        """
+
+    @abc.abstractmethod
+    async def publish(self, channel: str, data: str) -> None:
+        """Send data to every node subscribed to channel."""
+
+    @abc.abstractmethod
+    async def subscribe(self, channel: str) -> None:
+        """Start receiving channel; returns once messages are sure to arrive."""
+
+    @abc.abstractmethod
+    async def unsubscribe(self, channel: str) -> None:
+        """Stop receiving channel."""
+
+    @abc.abstractmethod
+    def limits_storage(self) -> Storage:
+        """A storage for the limits library on the same backend."""
+
+
+def create_broker(url: str, *, clock: Callable[[], float]) -> Broker:
+    """The Redis broker for redis:// URLs, the memory broker for an empty one."""
+    if not url:
+        from server.broker.memory import MemoryBroker
+
+        return MemoryBroker(clock=clock)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from server.broker.redis import RedisBroker
+
+        return RedisBroker(url)
+    raise ValueError(f"unsupported broker URL scheme: {url.split(':', 1)[0]}")

@@ -1,0 +1,149 @@
+"""The in-process broker: the embedded default, correct for one process only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from limits.aio.storage import MemoryStorage, Storage
+
+from server.broker import Broker
+
+SWEEP_INTERVAL = 30.0
+
+
+class MemoryBroker(Broker):
+    """Keys and sets in dicts with expiry times; pub/sub is a direct call.
+
+    Every method finishes without awaiting anything, so each one is atomic with
+    respect to the other coroutines of the process: that is its compare-and-set.
+    """
+
+    def __init__(self, *, clock: Callable[[], float]) -> None:
+        super().__init__()
+        self._clock = clock
+        self._data: dict[str, tuple[Any, float]] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+        self._limits = MemoryStorage()
+
+    async def start(self) -> None:
+        """Start the sweeper that drops expired keys nobody reads again."""
+        self._sweeper = asyncio.create_task(self._sweep_forever())
+
+    async def close(self) -> None:
+        """Stop the sweeper."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+
+    async def ping(self) -> None:
+        """The memory broker is always there."""
+
+    def _live(self, key: str) -> Any | None:
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        if entry[1] <= self._clock():
+            del self._data[key]
+            return None
+        return entry[0]
+
+    def sweep(self) -> int:
+        """Drop every expired key now; returns how many went."""
+        now = self._clock()
+        dead = [key for key, (_, expires) in self._data.items() if expires <= now]
+        for key in dead:
+            del self._data[key]
+        return len(dead)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            self.sweep()
+
+    async def get(self, key: str) -> str | None:
+        """The value at key."""
+        value = self._live(key)
+        return value if isinstance(value, str) else None
+
+    async def put(self, key: str, value: str, ttl: float, *, only_new: bool = False) -> bool:
+        """Store value with a TTL."""
+        if only_new and self._live(key) is not None:
+            return False
+        self._data[key] = (value, self._clock() + ttl)
+        return True
+
+    async def take(self, key: str) -> str | None:
+        """Get and delete."""
+        value = self._live(key)
+        self._data.pop(key, None)
+        return value if isinstance(value, str) else None
+
+    async def delete(self, *keys: str) -> None:
+        """Remove keys."""
+        for key in keys:
+            self._data.pop(key, None)
+
+    async def add_member(self, key: str, member: str, ttl: float) -> None:
+        """Add to a set, extending its TTL."""
+        current = self._live(key)
+        members = current if isinstance(current, set) else set()
+        members.add(member)
+        expires = max(self._clock() + ttl, self._data.get(key, (None, 0.0))[1])
+        self._data[key] = (members, expires)
+
+    async def remove_member(self, key: str, member: str) -> None:
+        """Remove from a set."""
+        current = self._live(key)
+        if isinstance(current, set):
+            current.discard(member)
+
+    async def members(self, key: str) -> set[str]:
+        """A copy of the set."""
+        current = self._live(key)
+        return set(current) if isinstance(current, set) else set()
+
+    async def transition(
+        self,
+        key: str,
+        *,
+        allowed: tuple[str, ...],
+        changes: dict[str, Any],
+        channel: str,
+        ttl: float | None = None,
+    ) -> tuple[bool, dict[str, Any] | None]:
+        """Compare-and-set without an await in between, then publish."""
+        raw = self._live(key)
+        if not isinstance(raw, str):
+            return False, None
+        doc = json.loads(raw)
+        if doc.get("state") not in allowed:
+            return False, doc
+        doc.update(changes)
+        doc["version"] = int(doc.get("version", 0)) + 1
+        data = json.dumps(doc, separators=(",", ":"))
+        expires = self._clock() + ttl if ttl is not None else self._data[key][1]
+        self._data[key] = (data, expires)
+        self.on_message(channel, data)
+        return True, doc
+
+    async def publish(self, channel: str, data: str) -> None:
+        """Deliver to this process's listeners at once."""
+        self.on_message(channel, data)
+
+    async def subscribe(self, channel: str) -> None:
+        """Nothing to do: every publish reaches this process."""
+
+    async def unsubscribe(self, channel: str) -> None:
+        """Nothing to do."""
+
+    def limits_storage(self) -> Storage:
+        """The limits library's own in-memory storage."""
+        return self._limits
+
+    def __len__(self) -> int:
+        return len(self._data)

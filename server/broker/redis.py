@@ -1,0 +1,266 @@
+"""The Redis broker: shared by every node, with Lua for compare-and-set."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import redis.asyncio as redis
+from limits.aio.storage import RedisStorage, Storage
+from redis.asyncio.client import PubSub
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from server.broker import Broker
+from server.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+PROBE_INTERVAL = 2.0
+PROBE_MISSES = 3
+
+# KEYS[1]: the document's key.
+# ARGV[1]: JSON array of the states a transition may start from.
+# ARGV[2]: JSON object of fields to merge into the document.
+# ARGV[3]: the channel to publish the new document on.
+# ARGV[4]: new TTL in milliseconds, or "0" to keep the current one.
+# Returns {1, new document} on success, {0, current document or false} otherwise.
+TRANSITION = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {0, false} end
+local doc = cjson.decode(raw)
+local ok = false
+for _, state in ipairs(cjson.decode(ARGV[1])) do
+  if doc['state'] == state then ok = true end
+end
+if not ok then return {0, raw} end
+for field, value in pairs(cjson.decode(ARGV[2])) do doc[field] = value end
+doc['version'] = (tonumber(doc['version']) or 0) + 1
+local out = cjson.encode(doc)
+local ttl = tonumber(ARGV[4])
+if ttl > 0 then
+  redis.call('SET', KEYS[1], out, 'PX', ttl)
+else
+  redis.call('SET', KEYS[1], out, 'KEEPTTL')
+end
+redis.call('PUBLISH', ARGV[3], out)
+return {1, out}
+"""
+
+# KEYS[1]: the set. ARGV[1]: member. ARGV[2]: TTL in milliseconds.
+# Adds the member and raises the set's TTL to at least ARGV[2]. Returns nothing.
+ADD_MEMBER = """
+redis.call('SADD', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+"""
+
+
+class RedisBroker(Broker):
+    """One command pool and one subscription connection per process.
+
+    The subscription is watched by a probe: every PROBE_INTERVAL seconds a message
+    goes out on this node's control channel. If none comes back for PROBE_MISSES
+    intervals, the subscription is dead even if PING works (a proxy or a failover
+    can lose it silently), so it is rebuilt and listeners are told to re-read.
+    """
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self._url = url
+        self._client = redis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=5,
+            socket_connect_timeout=5,
+            health_check_interval=0,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
+            max_connections=64,
+        )
+        self._transition = self._client.register_script(TRANSITION)
+        self._add_member = self._client.register_script(ADD_MEMBER)
+        self._control = f"ctl:probe:{os.getpid()}:{secrets.token_hex(4)}"
+        self._channels: set[str] = set()
+        self._waiting: dict[str, asyncio.Future[None]] = {}
+        self._pubsub: PubSub | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._prober: asyncio.Task[None] | None = None
+        self._last_probe = time.monotonic()
+        self.resubscriptions = 0
+
+    async def _call(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Run one command; connection trouble (after retries) becomes Unavailable."""
+        try:
+            return await work()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as err:
+            raise Unavailable("The broker cannot be reached.") from err
+
+    async def start(self) -> None:
+        """Open the subscription and start the reader and the probe."""
+        await self.ping()
+        await self._open_subscription()
+        self._prober = asyncio.create_task(self._probe_forever())
+
+    async def close(self) -> None:
+        """Stop the tasks and close both connections."""
+        for task in (self._prober, self._reader):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._pubsub is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.aclose()
+        await self._client.aclose()
+
+    async def ping(self) -> None:
+        """PING through the command pool."""
+        await self._call(self._client.ping)
+
+    async def _open_subscription(self) -> None:
+        self._pubsub = self._client.pubsub()
+        channels = [self._control, *self._channels]
+        await self._pubsub.subscribe(*channels)
+        self._last_probe = time.monotonic()
+        self._reader = asyncio.create_task(self._read_forever(self._pubsub))
+
+    async def _read_forever(self, pubsub: PubSub) -> None:
+        while True:
+            try:
+                message = await pubsub.get_message(timeout=1.0)
+            except (RedisError, OSError) as err:
+                log.error("subscription connection failed: %s", err)
+                await asyncio.sleep(PROBE_INTERVAL)
+                continue
+            if message is None:
+                continue
+            kind, channel = message["type"], message["channel"]
+            if kind == "message":
+                if channel == self._control:
+                    self._last_probe = time.monotonic()
+                else:
+                    self.on_message(channel, message["data"])
+            elif kind == "subscribe":
+                waiter = self._waiting.pop(channel, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
+
+    async def _probe_forever(self) -> None:
+        while True:
+            await asyncio.sleep(PROBE_INTERVAL)
+            with contextlib.suppress(Unavailable):
+                await self.publish(self._control, "probe")
+            if time.monotonic() - self._last_probe > PROBE_INTERVAL * PROBE_MISSES:
+                await self._resubscribe()
+
+    async def _resubscribe(self) -> None:
+        """Replace a dead subscription and tell listeners to re-read their state."""
+        log.error("subscription is silent; resubscribing %d channels", len(self._channels))
+        old_reader, old_pubsub = self._reader, self._pubsub
+        if old_reader is not None:
+            old_reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await old_reader
+        if old_pubsub is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await old_pubsub.aclose()
+        try:
+            await self._open_subscription()
+        except (RedisError, OSError) as err:
+            log.error("resubscribe failed, will retry: %s", err)
+            return
+        self.resubscriptions += 1
+        self.on_resync()
+
+    async def get(self, key: str) -> str | None:
+        """GET."""
+        return await self._call(lambda: self._client.get(key))
+
+    async def put(self, key: str, value: str, ttl: float, *, only_new: bool = False) -> bool:
+        """SET with PX, and NX when only_new."""
+        ms = max(1, int(ttl * 1000))
+        done = await self._call(lambda: self._client.set(key, value, px=ms, nx=only_new))
+        return bool(done)
+
+    async def take(self, key: str) -> str | None:
+        """GETDEL."""
+        return await self._call(lambda: self._client.getdel(key))
+
+    async def delete(self, *keys: str) -> None:
+        """DEL."""
+        if keys:
+            await self._call(lambda: self._client.delete(*keys))
+
+    async def add_member(self, key: str, member: str, ttl: float) -> None:
+        """SADD with a TTL that only grows."""
+        ms = max(1, int(ttl * 1000))
+        await self._call(lambda: self._add_member(keys=[key], args=[member, ms]))
+
+    async def remove_member(self, key: str, member: str) -> None:
+        """SREM."""
+        await self._call(lambda: self._client.srem(key, member))
+
+    async def members(self, key: str) -> set[str]:
+        """SMEMBERS."""
+        return set(await self._call(lambda: self._client.smembers(key)))
+
+    async def transition(
+        self,
+        key: str,
+        *,
+        allowed: tuple[str, ...],
+        changes: dict[str, Any],
+        channel: str,
+        ttl: float | None = None,
+    ) -> tuple[bool, dict[str, Any] | None]:
+        """The TRANSITION script: compare, merge, bump, publish in one step."""
+        ms = 0 if ttl is None else max(1, int(ttl * 1000))
+        args = [json.dumps(list(allowed)), json.dumps(changes), channel, ms]
+        ok, raw = await self._call(lambda: self._transition(keys=[key], args=args))
+        return bool(ok), (json.loads(raw) if raw else None)
+
+    async def publish(self, channel: str, data: str) -> None:
+        """PUBLISH."""
+        await self._call(lambda: self._client.publish(channel, data))
+
+    async def subscribe(self, channel: str) -> None:
+        """SUBSCRIBE and wait for Redis to confirm it, so nothing published after
+        this returns can be missed."""
+        if self._pubsub is None:
+            raise Unavailable("The broker subscription is not open.")
+        self._channels.add(channel)
+        waiter = self._waiting.get(channel)
+        if waiter is None:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiting[channel] = waiter
+        await self._call(lambda: self._pubsub.subscribe(channel))  # type: ignore[union-attr]
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), timeout=5)
+        except TimeoutError as err:
+            raise Unavailable("The broker did not confirm a subscription.") from err
+
+    async def unsubscribe(self, channel: str) -> None:
+        """UNSUBSCRIBE."""
+        self._channels.discard(channel)
+        if self._pubsub is not None:
+            await self._call(lambda: self._pubsub.unsubscribe(channel))  # type: ignore[union-attr]
+
+    def limits_storage(self) -> Storage:
+        """The limits library's Redis storage, through redis-py as well."""
+        return RedisStorage(
+            "async+" + self._url, implementation="redispy", key_prefix="limits"
+        )

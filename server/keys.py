@@ -1,0 +1,33 @@
+"""Typed application keys: everything the app holds, under one name each."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from server.audit import Audit
+from server.broker import Broker
+from server.broker.hub import Hub
+from server.ratelimit import RateLimits
+from server.settings import Settings
+
+if TYPE_CHECKING:
+    from server.auth.service import AuthService
+    from server.qr.service import QrService
+
+Clock = Callable[[], float]
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)
+ENGINE = web.AppKey("engine", AsyncEngine)
+BROKER = web.AppKey("broker", Broker)
+HUB = web.AppKey("hub", Hub)
+AUDIT = web.AppKey("audit", Audit)
+LIMITS = web.AppKey("limits", RateLimits)
+AUTH = web.AppKey("auth", "AuthService")
+QR = web.AppKey("qr", "QrService")
+SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])

@@ -1,0 +1,144 @@
+"""The OpenAPI document of every JSON route, served at /api/openapi.json.
+
+Request bodies come from the same pydantic models the views validate with, so the
+document cannot drift from what the server accepts. A test fails when a JSON route
+is missing here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from server import __version__
+from server.auth.views import AppLogin
+from server.qr.views import CreateSession, Redeem
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _op(
+    summary: str,
+    *,
+    body: type[BaseModel] | None = None,
+    ok: int = 200,
+    errors: tuple[int, ...] = (),
+    security: str | None = None,
+    params: tuple[dict[str, Any], ...] = (),
+    ok_type: str = "application/json",
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "responses": {str(ok): {"description": "success", "content": {ok_type: {}}}},
+    }
+    for status in errors:
+        op["responses"][str(status)] = {
+            "description": "error",
+            "content": {"application/json": {"schema": ERROR}},
+        }
+    if body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body.__name__}"}}},
+        }
+    if security:
+        op["security"] = [{security: []}]
+    if params:
+        op["parameters"] = list(params)
+    return op
+
+
+QR_ID = {"name": "qr_id", "in": "path", "required": True, "schema": {"type": "string"}}
+WAIT = {"name": "wait", "in": "query", "schema": {"type": "number", "minimum": 0}}
+SINCE = {"name": "since", "in": "query", "schema": {"type": "integer"}}
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/healthz": {"get": _op("Liveness")},
+    "/readyz": {"get": _op("Readiness: database and broker", errors=(503,))},
+    "/api/openapi.json": {"get": _op("This document")},
+    "/api/qr/sessions": {
+        "post": _op("Create a QR session for a waiting page", body=CreateSession, ok=201,
+                    errors=(401, 409, 422, 429))
+    },
+    "/api/qr/sessions/{qr_id}": {
+        "get": _op("Read or long-poll a session's state (watch token)", security="watch",
+                   params=(QR_ID, WAIT, SINCE), errors=(400, 401, 404, 429))
+    },
+    "/api/qr/sessions/{qr_id}/image": {
+        "get": _op("The QR code as SVG", params=(QR_ID,), errors=(404,),
+                   ok_type="image/svg+xml")
+    },
+    "/api/qr/sessions/{qr_id}/redeem": {
+        "post": _op("Trade the login ticket for a session cookie", body=Redeem,
+                    security="watch", params=(QR_ID,),
+                    errors=(400, 401, 404, 409, 410, 422, 429))
+    },
+    "/api/app/login": {
+        "post": _op("App login: a bearer token", body=AppLogin, errors=(400, 401, 422, 429))
+    },
+    "/api/app/logout": {"post": _op("Revoke this app token", security="app", errors=(401,))},
+    "/api/app/me": {"get": _op("The token's user", security="app", errors=(401,))},
+    "/api/app/qr/{qr_id}/scan": {
+        "post": _op("Scan: claim a session, get the confirm screen's details",
+                    security="app", params=(QR_ID,), errors=(401, 404, 409, 410, 429))
+    },
+    "/api/app/qr/{qr_id}/confirm": {
+        "post": _op("Confirm the login on the PC", security="app", params=(QR_ID,),
+                    errors=(401, 403, 404, 409, 410, 429))
+    },
+    "/api/app/qr/{qr_id}/cancel": {
+        "post": _op("Decline the login on the PC", security="app", params=(QR_ID,),
+                    errors=(401, 403, 404, 409, 410, 429))
+    },
+}
+
+MODELS: tuple[type[BaseModel], ...] = (CreateSession, Redeem, AppLogin)
+
+
+def document() -> dict[str, Any]:
+    """The whole OpenAPI 3.1 document."""
+    schemas: dict[str, Any] = {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "details": {},
+                    },
+                }
+            },
+        }
+    }
+    for model in MODELS:
+        schemas[model.__name__] = model.model_json_schema()
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "qrlogin", "version": __version__},
+        "paths": PATHS,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "watch": {"type": "http", "scheme": "bearer",
+                          "description": "the watch token from POST /api/qr/sessions"},
+                "app": {"type": "http", "scheme": "bearer",
+                        "description": "the token from POST /api/app/login"},
+            },
+        },
+    }
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    """GET /api/openapi.json."""
+    return web.json_response(document())
+
+
+def setup(app: web.Application) -> None:
+    """Serve the document."""
+    app.router.add_get("/api/openapi.json", openapi_json, name="openapi")

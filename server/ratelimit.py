@@ -1,0 +1,34 @@
+"""Rate limits on either broker, through the limits library's storages."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from server.errors import RateLimited, Unavailable
+
+
+class RateLimits:
+    """Named limits ("qr_create" → "60/minute"), each hit keyed by who is asking."""
+
+    def __init__(self, storage: Storage, rules: dict[str, str]) -> None:
+        self._limiter = MovingWindowRateLimiter(storage)
+        self._rules: dict[str, RateLimitItem] = {
+            name: parse(rule) for name, rule in rules.items()
+        }
+
+    async def hit(self, name: str, who: str) -> None:
+        """Count one request; raise RateLimited with Retry-After past the limit."""
+        item = self._rules[name]
+        try:
+            allowed = await self._limiter.hit(item, name, who)
+            if allowed:
+                return
+            stats = await self._limiter.get_window_stats(item, name, who)
+        except (ConnectionError, OSError, TimeoutError) as err:
+            raise Unavailable("The rate limiter cannot be reached.") from err
+        raise RateLimited(math.ceil(stats.reset_time - time.time()))

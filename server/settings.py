@@ -1,0 +1,177 @@
+"""One frozen settings object, read once at start-up from QRLOGIN_* variables."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET = "development-secret-do-not-use-in-production"
+
+
+class Mode(StrEnum):
+    """How strict the server is about its surroundings."""
+
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class ConfigError(Exception):
+    """The settings cannot run the server; the message says which and why."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the server. Each field's description is its line of help."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QRLOGIN_", frozen=True, extra="ignore", strict=False
+    )
+
+    mode: Mode = Field(Mode.DEVELOPMENT, description="development or production")
+    host: str = Field("127.0.0.1", description="address to listen on")
+    port: int = Field(8080, ge=0, le=65535, description="port to listen on")
+    public_url: str = Field(
+        "",
+        description="URL users reach the server at (QR codes, Origin checks); "
+        "empty means http://HOST:PORT",
+    )
+    allowed_origins: str = Field(
+        "", description="extra comma-separated origins allowed for WebSockets and writes"
+    )
+    secret_key: SecretStr = Field(
+        SecretStr(DEVELOPMENT_SECRET), description="key that signs tokens and tickets"
+    )
+    database_url: str = Field(
+        "", description="postgresql://... for PostgreSQL; empty for SQLite under var/"
+    )
+    broker_url: str = Field(
+        "", description="redis://... for Redis; empty for the in-process memory broker"
+    )
+    var_dir: Path = Field(Path("var"), description="folder for the SQLite file")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    forwarded_hops: int = Field(
+        0, ge=0, description="trusted proxies in front; 0 ignores X-Forwarded-For"
+    )
+
+    qr_lifetime: float = Field(120.0, gt=0, description="seconds a new QR code lives")
+    qr_step_lifetime: float = Field(
+        60.0, gt=0, description="seconds left to confirm after a scan, and to redeem"
+    )
+    qr_max_rotations: int = Field(
+        5, ge=0, description="automatic QR refreshes before the page shows expired"
+    )
+    session_ttl: float = Field(
+        8 * 3600.0, gt=0, description="seconds a browser session lives"
+    )
+    app_token_ttl: float = Field(
+        30 * 86400.0, gt=0, description="seconds an app bearer token lives"
+    )
+
+    ws_auth_timeout: float = Field(
+        5.0, gt=0, description="seconds a socket has to send its auth frame"
+    )
+    ws_heartbeat: float = Field(25.0, gt=0, description="WebSocket ping interval")
+    ws_send_queue: int = Field(
+        32, ge=1, description="frames queued per socket before it is dropped as slow"
+    )
+    ws_max_frame: int = Field(
+        4096, ge=64, description="largest client frame, in bytes, that is parsed"
+    )
+    longpoll_max_wait: float = Field(
+        30.0, gt=0, description="longest wait, in seconds, a long-poll may ask for"
+    )
+
+    limit_qr_create: str = Field(
+        "60/minute", description="QR sessions one IP may create"
+    )
+    limit_app_login: str = Field("20/minute", description="logins tried from one IP")
+    limit_scan: str = Field(
+        "30/minute", description="scans, confirms and cancels by one user"
+    )
+    limit_redeem: str = Field("30/minute", description="ticket redeems from one IP")
+    limit_longpoll: str = Field(
+        "240/minute", description="long-poll requests from one IP"
+    )
+
+    app_download_url: str = Field(
+        "https://example.org/app/download",
+        description="link in the app-download QR on the login page",
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_absolute(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @property
+    def is_development(self) -> bool:
+        """Whether the development conveniences (auto-migrate, plain cookies) apply."""
+        return self.mode is Mode.DEVELOPMENT
+
+    @property
+    def base_url(self) -> str:
+        """The public URL, or this process's own address when none is set."""
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def public_origin(self) -> str:
+        """Scheme, host and port of the public URL."""
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def origins(self) -> frozenset[str]:
+        """Every origin allowed to open sockets and send cookie-authenticated writes."""
+        extra = {o.strip().rstrip("/") for o in self.allowed_origins.split(",")}
+        return frozenset({self.public_origin} | {o for o in extra if o})
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL with the async driver named."""
+        url = self.database_url
+        if not url:
+            return f"sqlite+aiosqlite:///{self.var_dir / 'qrlogin.db'}"
+        for plain in ("postgresql://", "postgres://"):
+            if url.startswith(plain):
+                return "postgresql+asyncpg://" + url[len(plain) :]
+        if url.startswith("sqlite://"):
+            return "sqlite+aiosqlite://" + url[len("sqlite://") :]
+        return url
+
+    @property
+    def uses_sqlite(self) -> bool:
+        """Whether the embedded database is in use."""
+        return self.sqlalchemy_url.startswith("sqlite")
+
+    def check_production(self) -> None:
+        """Refuse the embedded backends and development secrets in production."""
+        if self.is_development:
+            return
+        problems = []
+        if self.uses_sqlite:
+            problems.append("QRLOGIN_DATABASE_URL must name PostgreSQL, not SQLite")
+        if not self.broker_url:
+            problems.append("QRLOGIN_BROKER_URL must name Redis, not the memory broker")
+        secret = self.secret_key.get_secret_value()
+        if secret == DEVELOPMENT_SECRET or len(secret) < 32:
+            problems.append("QRLOGIN_SECRET_KEY must be set to 32 or more random characters")
+        if not self.base_url.startswith("https://"):
+            problems.append("QRLOGIN_PUBLIC_URL must be https:// in production")
+        if problems:
+            raise ConfigError("production mode refuses to start: " + "; ".join(problems))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment once; overrides win (tests use them)."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValueError as err:
+        raise ConfigError(f"bad setting: {err}") from err

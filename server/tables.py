@@ -1,0 +1,43 @@
+"""The durable schema as SQLAlchemy Core tables; Alembic migrations mirror it."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("username", sa.String(32), nullable=False, unique=True),
+    sa.Column("phone", sa.String(20), nullable=True, unique=True),
+    sa.Column("email", sa.String(254), nullable=True, unique=True),
+    sa.Column("display_name", sa.String(64), nullable=False, server_default=""),
+    sa.Column("avatar_url", sa.String(512), nullable=False, server_default=""),
+    sa.Column("user_type", sa.String(16), nullable=False, server_default="individual"),
+    sa.Column("password_hash", sa.String(256), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("user_type in ('individual', 'enterprise')", name="user_type"),
+)
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("event", sa.String(64), nullable=False, index=True),
+    sa.Column("subject", sa.String(128), nullable=False, server_default="", index=True),
+    sa.Column("user_id", sa.Integer, nullable=True, index=True),
+    sa.Column("ip", sa.String(64), nullable=False, server_default=""),
+    sa.Column("user_agent", sa.String(512), nullable=False, server_default=""),
+    sa.Column("data", sa.JSON, nullable=False),
+)
