@@ -102,7 +102,6 @@ def create_app(
         app,
         loader=jinja2.FileSystemLoader(ROOT / "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
-        context_processors=[aiohttp_jinja2.request_processor],
     )
     app.cleanup_ctx.append(backends)
 

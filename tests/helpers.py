@@ -1,0 +1,64 @@
+"""Small steps the tests repeat: make a user, log the phone in, open a QR session."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import ClientWebSocketResponse
+from aiohttp.test_utils import TestClient
+
+from server.keys import AUTH
+
+PASSWORD = "correct horse battery"
+
+
+async def make_user(client: TestClient, username: str = "alice", phone: str | None = None,
+                    display_name: str = "张小三") -> int:
+    """Create an account directly through the service."""
+    user = await client.app[AUTH].create_user(
+        username=username, password=PASSWORD, phone=phone, display_name=display_name
+    )
+    return user.id
+
+
+async def phone_login(client: TestClient, account: str = "alice") -> dict[str, str]:
+    """Log the app in; returns the Authorization header to use."""
+    response = await client.post("/api/app/login", json={"account": account, "password": PASSWORD})
+    assert response.status == 200, await response.text()
+    token = (await response.json())["token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def new_session(client: TestClient, **headers: str) -> dict[str, Any]:
+    """POST /api/qr/sessions as a PC page would."""
+    response = await client.post("/api/qr/sessions", json={}, headers=headers)
+    assert response.status == 201, await response.text()
+    return await response.json()
+
+
+async def watch(client: TestClient, session: dict[str, Any], version: int = 0
+                ) -> ClientWebSocketResponse:
+    """Open the session's socket and authenticate."""
+    ws = await client.ws_connect(f"/ws/qr/{session['id']}")
+    await ws.send_json({"type": "auth", "token": session["watch_token"], "version": version})
+    return ws
+
+
+async def next_frame(ws: ClientWebSocketResponse, timeout: float = 5) -> dict[str, Any]:
+    """The next JSON frame from the server."""
+    message = await ws.receive(timeout=timeout)
+    assert message.type.name == "TEXT", message
+    return json.loads(message.data)
+
+
+async def phone(client: TestClient, action: str, qr_id: str, auth: dict[str, str]) -> Any:
+    """A phone call on a session; returns the response."""
+    return await client.post(f"/api/app/qr/{qr_id}/{action}", headers=auth)
+
+
+def assert_error(body: dict[str, Any], code: str) -> None:
+    """The shared error shape with the expected code."""
+    assert set(body) == {"error"}, body
+    assert body["error"]["code"] == code, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
