@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
@@ -11,8 +13,8 @@ from server.keys import BROKER, ENGINE, HUB
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """GET /healthz: the process answers."""
-    return web.json_response({"ok": True})
+    """GET /healthz: the process answers (with its pid, to tell workers apart)."""
+    return web.json_response({"ok": True, "pid": os.getpid()})
 
 
 async def readyz(request: web.Request) -> web.Response:

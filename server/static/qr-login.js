@@ -161,13 +161,13 @@
 
   function connect(current) {
     const sock = new WebSocket(current.ws_url);
-    let opened = false;
+    let received = false; // a socket that never delivered a frame counts as failed
     socket = sock;
     sock.onopen = () => {
-      opened = true;
       sock.send(JSON.stringify({ type: "auth", token: current.watch_token, version: version }));
     };
     sock.onmessage = (event) => {
+      received = true;
       attempt = 0;
       socketFailures = 0;
       let frame;
@@ -178,7 +178,7 @@
       if (socket !== sock || current !== session) return;
       socket = null;
       if (finished || event.code === 1000 || event.code === 4001 || event.code === 4004) return;
-      if (!opened) socketFailures += 1;
+      if (!received) socketFailures += 1;
       if (socketFailures >= 2) {
         usePolling = true;
         poll(current);

@@ -1,0 +1,153 @@
+"""The broker contract, run against the memory broker and Redis alike."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as redis
+
+from server.broker import Broker, create_broker
+from server.broker.hub import Hub
+from server.broker.redis import PROBE_INTERVAL, RedisBroker
+from tests.conftest import REDIS_URL, FakeClock, clean_redis
+
+
+@pytest.fixture
+async def broker(backend: str) -> AsyncIterator[Broker]:
+    if backend == "redis":
+        await clean_redis()
+    the_broker = create_broker(REDIS_URL if backend == "redis" else "", clock=time.time)
+    await the_broker.start()
+    try:
+        yield the_broker
+    finally:
+        await the_broker.close()
+
+
+async def test_keys_expire(broker: Broker) -> None:
+    assert await broker.put("t:a", "1", ttl=0.2)
+    assert await broker.get("t:a") == "1"
+    await asyncio.sleep(0.35)
+    assert await broker.get("t:a") is None
+
+
+async def test_only_new_refuses_an_existing_key(broker: Broker) -> None:
+    assert await broker.put("t:a", "1", ttl=5, only_new=True)
+    assert not await broker.put("t:a", "2", ttl=5, only_new=True)
+    assert await broker.get("t:a") == "1"
+
+
+async def test_take_hands_a_value_to_exactly_one_caller(broker: Broker) -> None:
+    await broker.put("t:once", "secret", ttl=5)
+    results = await asyncio.gather(*(broker.take("t:once") for _ in range(10)))
+    assert results.count("secret") == 1 and results.count(None) == 9
+
+
+async def test_sets_keep_members_and_grow_their_ttl(broker: Broker) -> None:
+    await broker.add_member("t:set", "a", ttl=0.3)
+    await broker.add_member("t:set", "b", ttl=5)
+    await broker.remove_member("t:set", "a")
+    await asyncio.sleep(0.4)
+    assert await broker.members("t:set") == {"b"}
+
+
+async def test_transition_is_compare_and_set_and_publishes(broker: Broker) -> None:
+    hub = Hub(broker)
+    seen: list[str | None] = []
+    await hub.add("t:doc", seen.append)
+    await broker.put("t:doc", json.dumps({"state": "a", "version": 1}), ttl=5)
+
+    ok, doc = await broker.transition("t:doc", allowed=("b",), changes={"state": "c"},
+                                      channel="t:doc")
+    assert not ok and doc == {"state": "a", "version": 1}
+    ok, doc = await broker.transition("t:doc", allowed=("a",), changes={"state": "b", "x": None},
+                                      channel="t:doc")
+    assert ok and doc == {"state": "b", "version": 2, "x": None}
+    missing = await broker.transition("t:none", allowed=("a",), changes={}, channel="t:none")
+    assert missing == (False, None)
+
+    for _ in range(50):
+        if seen:
+            break
+        await asyncio.sleep(0.02)
+    assert [json.loads(s)["version"] for s in seen if s] == [2]
+    await hub.remove("t:doc", seen.append)
+
+
+async def test_concurrent_transitions_have_one_winner(broker: Broker) -> None:
+    await broker.put("t:race", json.dumps({"state": "pending", "version": 1}), ttl=5)
+    results = await asyncio.gather(*(
+        broker.transition("t:race", allowed=("pending",), changes={"state": "scanned", "by": n},
+                          channel="t:race")
+        for n in range(20)
+    ))
+    assert sum(ok for ok, _ in results) == 1
+    final = json.loads(await broker.get("t:race") or "{}")
+    assert final["version"] == 2
+
+
+async def test_hub_unsubscribes_after_the_last_listener(broker: Broker) -> None:
+    hub = Hub(broker)
+    got: list[str | None] = []
+    first, second = got.append, lambda data: got.append(data)
+    await hub.add("t:chan", first)
+    await hub.add("t:chan", second)
+    await hub.remove("t:chan", first)
+    assert hub.channels == 1
+    await hub.remove("t:chan", second)
+    assert hub.channels == 0 and len(hub) == 0
+    await broker.publish("t:chan", "late")
+    await asyncio.sleep(0.1)
+    assert got == []
+
+
+def test_memory_broker_sweeps_expired_keys() -> None:
+    """Abandoned keys do not pile up in a long-running process."""
+    from server.broker.memory import MemoryBroker
+
+    clock = FakeClock()
+    broker = MemoryBroker(clock=clock)
+    asyncio.run(broker.put("t:a", "1", ttl=10))
+    asyncio.run(broker.put("t:b", "1", ttl=100))
+    clock.advance(11)
+    assert broker.sweep() == 1 and len(broker) == 1
+
+
+async def test_dead_subscription_is_detected_and_rebuilt() -> None:
+    """A subscription Redis dropped (PING still fine) is noticed by the probe."""
+    await clean_redis()
+    broker = RedisBroker(REDIS_URL)
+    await broker.start()
+    hub = Hub(broker)
+    got: list[str | None] = []
+    await hub.add("t:live", got.append)
+    admin = redis.Redis.from_url(REDIS_URL)
+    try:
+        await admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        deadline = asyncio.get_running_loop().time() + PROBE_INTERVAL * 8
+        while broker.resubscriptions == 0 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        assert broker.resubscriptions >= 1
+        assert None in got  # listeners were told to re-read
+        await broker.publish("t:live", "after")
+        for _ in range(50):
+            if "after" in got:
+                break
+            await asyncio.sleep(0.05)
+        assert "after" in got
+    finally:
+        await admin.aclose()
+        await broker.close()
+
+
+async def test_broker_down_is_unavailable_not_a_crash() -> None:
+    from server.errors import Unavailable
+
+    broker = RedisBroker("redis://127.0.0.1:1/0")
+    with pytest.raises(Unavailable):
+        await broker.ping()
+    await broker.close()
