@@ -34,6 +34,8 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+_MIGRATE = web.AppKey("migrate", bool)
+
 
 @web.middleware
 async def origin_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -80,9 +82,6 @@ async def backends(app: web.Application) -> AsyncIterator[None]:
                 yield
         finally:
             await broker.close()
-
-
-_MIGRATE = web.AppKey("migrate", bool)
 
 
 def create_app(

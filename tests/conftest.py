@@ -19,7 +19,7 @@ from server.app import create_app
 from server.settings import Settings, load_settings
 
 PG_ADMIN_URL = os.environ.get("QRLOGIN_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
-PG_TEST_DB = "qrlogin_test"
+PG_TEST_DB = os.environ.get("QRLOGIN_TEST_PG_DB", "qrlogin_test")
 PG_URL = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + PG_TEST_DB
 REDIS_URL = os.environ.get("QRLOGIN_TEST_REDIS", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() == "true"

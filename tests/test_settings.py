@@ -22,7 +22,8 @@ def test_every_setting_has_help_and_is_in_the_readme() -> None:
 def test_readme_documents_no_setting_that_does_not_exist() -> None:
     readme = README.read_text(encoding="utf-8")
     known = {f"QRLOGIN_{name.upper()}" for name in Settings.model_fields}
-    known |= {"QRLOGIN_NEW_PASSWORD", "QRLOGIN_TEST_PG_ADMIN", "QRLOGIN_TEST_REDIS"}
+    known |= {"QRLOGIN_NEW_PASSWORD", "QRLOGIN_TEST_PG_ADMIN", "QRLOGIN_TEST_PG_DB",
+              "QRLOGIN_TEST_REDIS"}
     mentioned = set(re.findall(r"QRLOGIN_[A-Z0-9_]+", readme))
     assert mentioned <= known, mentioned - known
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from server.auth.service import User
 from server.auth.web import phone_user, start_web_session
 from server.errors import BadRequest
 from server.http import bearer, client_ip, parse_body, user_agent
@@ -128,35 +129,29 @@ async def redeem_session(request: web.Request) -> web.Response:
     return response
 
 
-async def scan(request: web.Request) -> web.Response:
-    """POST /api/app/qr/{id}/scan: claim the session; details for the confirm screen."""
-    qr_id = request.match_info["qr_id"]
+async def _phone_step(request: web.Request) -> tuple[str, User, dict[str, str]]:
+    """The session id, the phone's user (rate limited) and who is calling."""
     user, _ = await phone_user(request)
     await request.app[LIMITS].hit("scan", str(user.id))
-    details = await request.app[QR].scan(
-        qr_id, user, ip=client_ip(request), user_agent=user_agent(request)
-    )
-    return web.json_response(details)
+    caller = {"ip": client_ip(request), "user_agent": user_agent(request)}
+    return request.match_info["qr_id"], user, caller
+
+
+async def scan(request: web.Request) -> web.Response:
+    """POST /api/app/qr/{id}/scan: claim the session; details for the confirm screen."""
+    qr_id, user, caller = await _phone_step(request)
+    return web.json_response(await request.app[QR].scan(qr_id, user, **caller))
 
 
 async def confirm(request: web.Request) -> web.Response:
     """POST /api/app/qr/{id}/confirm: approve the login on the PC."""
-    qr_id = request.match_info["qr_id"]
-    user, _ = await phone_user(request)
-    await request.app[LIMITS].hit("scan", str(user.id))
-    await request.app[QR].confirm(
-        qr_id, user, ip=client_ip(request), user_agent=user_agent(request)
-    )
+    qr_id, user, caller = await _phone_step(request)
+    await request.app[QR].confirm(qr_id, user, **caller)
     return web.json_response({"ok": True, "state": "confirmed"})
 
 
 async def cancel(request: web.Request) -> web.Response:
     """POST /api/app/qr/{id}/cancel: decline the login on the PC."""
-    qr_id = request.match_info["qr_id"]
-    user, _ = await phone_user(request)
-    await request.app[LIMITS].hit("scan", str(user.id))
-    await request.app[QR].cancel(
-        qr_id, user, ip=client_ip(request), user_agent=user_agent(request)
-    )
+    qr_id, user, caller = await _phone_step(request)
+    await request.app[QR].cancel(qr_id, user, **caller)
     return web.json_response({"ok": True, "state": "cancelled"})
-
