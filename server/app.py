@@ -14,14 +14,19 @@ from aiohttp import web
 from server import database, health, openapi
 from server.audit import Audit
 from server.auth import routes as auth_routes
+from server.auth.codes import Codes
+from server.auth.csrf import csrf_middleware
 from server.auth.service import AuthService
+from server.delivery import Delivery
 from server.broker import create_broker
 from server.broker.hub import Hub
 from server.errors import error_middleware
 from server.http import check_origin
 from server.keys import (
-    AUDIT, AUTH, BROKER, CLOCK, ENGINE, HUB, LIMITS, QR, SETTINGS, SOCKETS, Clock,
+    AUDIT, AUTH, BROKER, CLOCK, DELIVERY, ENGINE, HUB, LIMITS, QR, SETTINGS, SOCKETS,
+    Clock,
 )
+from server.oauth import routes as oauth_routes
 from server.portal import routes as portal_routes
 from server.qr import routes as qr_routes
 from server.qr.service import QrService
@@ -72,10 +77,18 @@ async def backends(app: web.Application) -> AsyncIterator[None]:
                 "scan": settings.limit_scan,
                 "redeem": settings.limit_redeem,
                 "longpoll": settings.limit_longpoll,
+                "code_hour": settings.limit_code_hour,
+                "code_day": settings.limit_code_day,
+                "code_ip": settings.limit_code_ip,
             },
         )
+        delivery = Delivery(settings, broker)
+        app[DELIVERY] = delivery
+        codes = Codes(broker=broker, limits=app[LIMITS], delivery=delivery,
+                      settings=settings, clock=app[CLOCK])
         services = {"audit": audit, "settings": settings, "clock": app[CLOCK]}
-        app[AUTH] = AuthService(engine=engine, broker=broker, **services)
+        app[AUTH] = AuthService(engine=engine, broker=broker, codes=codes,
+                                delivery=delivery, **services)
         app[QR] = QrService(broker=broker, hub=hub, **services)
         try:
             async for _ in audit.run():
@@ -90,7 +103,7 @@ def create_app(
     """Build the application; nothing connects until it starts."""
     settings.check_production()
     app = web.Application(
-        middlewares=[error_middleware, security_headers, origin_middleware],
+        middlewares=[error_middleware, security_headers, origin_middleware, csrf_middleware],
         client_max_size=64 * 1024,
     )
     app[SETTINGS] = settings
@@ -109,6 +122,7 @@ def create_app(
     ws_routes.setup(app)
     auth_routes.setup(app)
     portal_routes.setup(app)
+    oauth_routes.setup(app)
     openapi.setup(app)
     app.router.add_static("/static", Path(__file__).parent / "static", name="static")
     return app

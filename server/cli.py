@@ -145,6 +145,11 @@ def parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="bring the database schema up to date")
     commands.add_parser("settings", help="print every setting: value, default and help")
+    standin = commands.add_parser(
+        "standin-oauth", help="run the stand-in 微信/微博/QQ login server (development)"
+    )
+    standin.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    standin.add_argument("--port", type=int, default=9100, help="port to listen on")
 
     users = commands.add_parser("users", help="manage accounts")
     users_commands = users.add_subparsers(dest="action", required=True)
@@ -174,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         settings.check_production()
         if args.command == "serve":
             return serve(settings, args.workers)
+        if args.command == "standin-oauth":
+            from server.standin.oauth import serve_standin
+
+            return serve_standin(settings, host=args.host, port=args.port)
         if args.command == "settings":
             print(settings_table(settings))
             return 0

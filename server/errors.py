@@ -6,7 +6,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp_jinja2
 from aiohttp import web
 
 log = logging.getLogger(__name__)
@@ -91,6 +90,12 @@ class Expired(AppError):
     status, code, message = 410, "expired", "This has expired."
 
 
+class Locked(AppError):
+    """423: the account is locked for a while after too many wrong passwords."""
+
+    status, code, message = 423, "locked", "账号已锁定，请稍后再试，或使用验证码登录。"
+
+
 class TooLarge(AppError):
     """413: the body is larger than this endpoint accepts."""
 
@@ -140,7 +145,9 @@ def render(request: web.Request, error: AppError) -> web.Response:
     if wants_json(request):
         response = web.json_response(error.to_json(), status=error.status)
     else:
-        response = aiohttp_jinja2.render_template(
+        from server.pages import render as render_page  # pages import this module
+
+        response = render_page(
             "errors/error.html",
             request,
             {"error": error, "status": error.status},

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from server.audit import Audit
 from server.broker import Broker
 from server.broker.hub import Hub
+from server.delivery import Delivery
 from server.ratelimit import RateLimits
 from server.settings import Settings
 
@@ -28,6 +29,7 @@ BROKER = web.AppKey("broker", Broker)
 HUB = web.AppKey("hub", Hub)
 AUDIT = web.AppKey("audit", Audit)
 LIMITS = web.AppKey("limits", RateLimits)
+DELIVERY = web.AppKey("delivery", Delivery)
 AUTH = web.AppKey("auth", "AuthService")
 QR = web.AppKey("qr", "QrService")
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])

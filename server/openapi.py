@@ -13,7 +13,11 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from server import __version__
+from server.auth.account_views import (
+    ChangePassword, ChangePhone, CodeLogin, CodeRequest, Profile, Register, Reset,
+)
 from server.auth.views import AppLogin
+from server.oauth.api import AppOAuthCode, AppOAuthLink
 from server.qr.views import CreateSession, Redeem
 
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -53,6 +57,8 @@ def _op(
 QR_ID = {"name": "qr_id", "in": "path", "required": True, "schema": {"type": "string"}}
 WAIT = {"name": "wait", "in": "query", "schema": {"type": "number", "minimum": 0}}
 SINCE = {"name": "since", "in": "query", "schema": {"type": "integer"}}
+PROVIDER = {"name": "provider", "in": "path", "required": True,
+            "schema": {"type": "string"}}
 
 PATHS: dict[str, dict[str, Any]] = {
     "/healthz": {"get": _op("Liveness")},
@@ -80,6 +86,16 @@ PATHS: dict[str, dict[str, Any]] = {
     },
     "/api/app/logout": {"post": _op("Revoke this app token", security="app", errors=(401,))},
     "/api/app/me": {"get": _op("The token's user", security="app", errors=(401,))},
+    "/api/app/oauth/{provider}": {
+        "post": _op("Third-party login: trade a provider's code for a bearer token; "
+                    "409 identity_not_linked carries a link token",
+                    body=AppOAuthCode, params=(PROVIDER,),
+                    errors=(400, 404, 409, 422, 429, 502, 503))
+    },
+    "/api/app/oauth/link": {
+        "post": _op("Link a provider account to an account by password; a bearer token",
+                    body=AppOAuthLink, errors=(400, 401, 409, 410, 422, 429))
+    },
     "/api/app/qr/{qr_id}/scan": {
         "post": _op("Scan: claim a session, get the confirm screen's details",
                     security="app", params=(QR_ID,), errors=(401, 404, 409, 410, 429))
@@ -92,9 +108,70 @@ PATHS: dict[str, dict[str, Any]] = {
         "post": _op("Decline the login on the PC", security="app", params=(QR_ID,),
                     errors=(401, 403, 404, 409, 410, 429))
     },
+    "/api/captcha": {"post": _op("A new picture code (captcha)", ok=201)},
+    "/api/captcha/{captcha_id}/image": {
+        "get": _op("The picture code as PNG", errors=(404,), ok_type="image/png",
+                   params=({"name": "captcha_id", "in": "path", "required": True,
+                            "schema": {"type": "string"}},))
+    },
+    "/api/codes": {
+        "post": _op("Solve the captcha and get a one-time code by SMS or email",
+                    body=CodeRequest, errors=(400, 401, 409, 422, 429, 503))
+    },
+    "/api/auth/username-available": {
+        "get": _op("Whether a username is free",
+                   params=({"name": "username", "in": "query", "schema": {"type": "string"}},))
+    },
+    "/api/auth/register": {
+        "post": _op("Register with phone + code; logs this browser in", body=Register,
+                    errors=(400, 409, 410, 422, 429))
+    },
+    "/api/auth/code-login": {
+        "post": _op("Log this browser in with a one-time code", body=CodeLogin,
+                    errors=(400, 410, 422, 429))
+    },
+    "/api/auth/reset": {
+        "post": _op("Forgotten password: a reset code and a new password", body=Reset,
+                    errors=(400, 410, 422, 429))
+    },
+    "/api/app/register": {
+        "post": _op("Register with phone + code; an app token", body=Register,
+                    errors=(400, 409, 410, 422, 429))
+    },
+    "/api/app/code-login": {
+        "post": _op("An app token for a one-time code", body=CodeLogin,
+                    errors=(400, 410, 422, 429))
+    },
+    "/api/me": {
+        "get": _op("The account and the asking session", security="app", errors=(401,)),
+        "patch": _op("Change the display name", body=Profile, security="app",
+                     errors=(400, 401, 422)),
+    },
+    "/api/me/password": {
+        "post": _op("Change the password; other sessions end", body=ChangePassword,
+                    security="app", errors=(400, 401, 422))
+    },
+    "/api/me/phone": {
+        "post": _op("Move the account to a new phone", body=ChangePhone, security="app",
+                    errors=(400, 401, 409, 410, 422))
+    },
+    "/api/me/sessions": {
+        "get": _op("Browser sessions and app devices", security="app", errors=(401,))
+    },
+    "/api/me/sessions/{session_id}": {
+        "delete": _op("End one session or app token", security="app", errors=(401, 404),
+                      params=({"name": "session_id", "in": "path", "required": True,
+                               "schema": {"type": "string"}},))
+    },
+    "/api/me/logout-all": {
+        "post": _op("End every session and app token", security="app", errors=(401,))
+    },
 }
 
-MODELS: tuple[type[BaseModel], ...] = (CreateSession, Redeem, AppLogin)
+MODELS: tuple[type[BaseModel], ...] = (
+    CreateSession, Redeem, AppLogin, CodeRequest, Register, CodeLogin, Reset, Profile,
+    ChangePassword, ChangePhone, AppOAuthCode, AppOAuthLink,
+)
 
 
 def document() -> dict[str, Any]:
@@ -128,7 +205,8 @@ def document() -> dict[str, Any]:
                 "watch": {"type": "http", "scheme": "bearer",
                           "description": "the watch token from POST /api/qr/sessions"},
                 "app": {"type": "http", "scheme": "bearer",
-                        "description": "the token from POST /api/app/login"},
+                        "description": "the token from POST /api/app/login; pages send "
+                        "the session cookie and X-CSRF-Token instead"},
             },
         },
     }

@@ -96,9 +96,50 @@ class Settings(BaseSettings):
         "240/minute", description="long-poll requests from one IP"
     )
 
+    lockout_threshold: int = Field(
+        5, ge=1, description="wrong passwords in a row that lock an account"
+    )
+    lockout_seconds: float = Field(600.0, gt=0, description="how long a lock lasts")
+    captcha_ttl: float = Field(120.0, gt=0, description="seconds a captcha can be solved")
+    code_ttl: float = Field(300.0, gt=0, description="seconds a one-time code is valid")
+    code_max_tries: int = Field(5, ge=1, description="wrong tries before a code is void")
+    code_resend_after: float = Field(
+        60.0, ge=0, description="seconds before a code can be sent again"
+    )
+    limit_code_hour: str = Field("5/hour", description="codes sent to one phone or email")
+    limit_code_day: str = Field("10/day", description="codes sent to one phone or email")
+    limit_code_ip: str = Field("30/hour", description="codes requested from one IP")
+    sms_gateway_url: str = Field(
+        "", description="HTTP SMS gateway (POST JSON); empty uses the development outbox"
+    )
+    sms_gateway_token: SecretStr = Field(
+        SecretStr(""), description="bearer token for the SMS gateway"
+    )
+    smtp_host: str = Field("", description="SMTP server; empty uses the development outbox")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port")
+    smtp_username: str = Field("", description="SMTP user, if the server wants one")
+    smtp_password: SecretStr = Field(SecretStr(""), description="SMTP password")
+    smtp_starttls: bool = Field(True, description="upgrade SMTP with STARTTLS")
+    smtp_sender: str = Field(
+        "noreply@example.org", description="From address of the emails sent"
+    )
+    terms_version: str = Field("2026-01", description="version of the user agreement")
+    privacy_version: str = Field("2026-01", description="version of the privacy policy")
+
     app_download_url: str = Field(
         "https://example.org/app/download",
         description="link in the app-download QR on the login page",
+    )
+    oauth_providers: SecretStr = Field(
+        SecretStr(""),
+        description="JSON object of third-party login providers (微信, 微博, QQ), "
+        "see docs/oauth.md; empty offers none",
+    )
+    oauth_state_ttl: float = Field(
+        600.0, gt=0, description="seconds a third-party login may take, start to link"
+    )
+    oauth_http_timeout: float = Field(
+        10.0, gt=0, description="seconds each call to a login provider may take"
     )
 
     @field_validator("public_url")
@@ -165,6 +206,14 @@ class Settings(BaseSettings):
             problems.append("QRLOGIN_SECRET_KEY must be set to 32 or more random characters")
         if not self.base_url.startswith("https://"):
             problems.append("QRLOGIN_PUBLIC_URL must be https:// in production")
+        if not self.sms_gateway_url or not self.smtp_host:
+            problems.append(
+                "QRLOGIN_SMS_GATEWAY_URL and QRLOGIN_SMTP_HOST must be set: the "
+                "development outbox never runs in production"
+            )
+        from server.oauth.config import production_problems  # imports this module
+
+        problems += production_problems(self.oauth_providers.get_secret_value())
         if problems:
             raise ConfigError("production mode refuses to start: " + "; ".join(problems))
 

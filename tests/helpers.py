@@ -30,9 +30,17 @@ async def phone_login(client: TestClient, account: str = "alice") -> dict[str, s
     return {"Authorization": f"Bearer {token}"}
 
 
+def csrf(client: TestClient) -> dict[str, str]:
+    """The CSRF header a page of this site would send, from the cookie jar."""
+    for cookie in client.session.cookie_jar:
+        if cookie.key == "qrl_csrf":
+            return {"X-CSRF-Token": cookie.value}
+    return {}
+
+
 async def new_session(client: TestClient, **headers: str) -> dict[str, Any]:
     """POST /api/qr/sessions as a PC page would."""
-    response = await client.post("/api/qr/sessions", json={}, headers=headers)
+    response = await client.post("/api/qr/sessions", json={}, headers={**csrf(client), **headers})
     assert response.status == 201, await response.text()
     return await response.json()
 
@@ -62,3 +70,35 @@ def assert_error(body: dict[str, Any], code: str) -> None:
     assert set(body) == {"error"}, body
     assert body["error"]["code"] == code, body
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+
+
+async def solve_captcha(client: TestClient) -> dict[str, str]:
+    """A captcha id and its answer, read back from the broker as a person reads it."""
+    from server.keys import BROKER
+
+    response = await client.post("/api/captcha", headers=csrf(client))
+    assert response.status == 201, await response.text()
+    captcha_id = (await response.json())["id"]
+    answer = await client.app[BROKER].get(f"captcha:{captcha_id}")
+    assert answer is not None
+    return {"captcha_id": captcha_id, "captcha_answer": answer.lower()}
+
+
+async def request_code(client: TestClient, purpose: str, destination: str,
+                       headers: dict[str, str] | None = None) -> Any:
+    """Solve a captcha and ask for a code; returns the response."""
+    body = {"purpose": purpose, "destination": destination, **await solve_captcha(client)}
+    return await client.post("/api/codes", json=body, headers={**csrf(client), **(headers or {})})
+
+
+async def outbox_code(client: TestClient, destination: str) -> str | None:
+    """The six digits of the newest message to destination in the development outbox."""
+    import re
+
+    from server.keys import DELIVERY
+
+    message = await client.app[DELIVERY].outbox.latest(destination)
+    if message is None:
+        return None
+    found = re.search(r"\b(\d{6})\b", message.text)
+    return found.group(1) if found else None

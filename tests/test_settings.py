@@ -61,6 +61,7 @@ def test_production_refuses_development_choices() -> None:
         load_settings(mode="production").check_production()
     message = str(caught.value)
     assert "SQLite" in message and "memory broker" in message and "SECRET_KEY" in message
+    assert "outbox" in message
 
     good = load_settings(
         mode="production",
@@ -68,6 +69,8 @@ def test_production_refuses_development_choices() -> None:
         broker_url="redis://cache:6379/0",
         secret_key="k" * 48,
         public_url="https://login.example.org",
+        sms_gateway_url="https://sms.example.org/send",
+        smtp_host="smtp.example.org",
     )
     good.check_production()
     assert good.sqlalchemy_url == "postgresql+asyncpg://db/app"

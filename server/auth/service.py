@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -14,11 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.audit import Audit
 from server.auth import store
-from server.auth.passwords import hash_password, verify_password
+from server.auth.codes import Codes, normalise_email
+from server.auth.passwords import check_password_rules, hash_password, verify_password
 from server.broker import Broker
-from server.errors import Invalid, Unauthorized
+from server.delivery import Delivery, Message
+from server.errors import Conflict, Invalid, Locked, NotFound, Unauthorized
 from server.keys import Clock
 from server.settings import Settings
+
+log = logging.getLogger(__name__)
 
 SessionKind = Literal["web", "app"]
 
@@ -78,6 +83,11 @@ class Session:
     ip: str
     user_agent: str
 
+    @property
+    def public_id(self) -> str:
+        """A name for the session that is safe to show and cannot log anyone in."""
+        return self.token_hash[:16]
+
 
 def mask(name: str) -> str:
     """Hide all but the ends: 张三 → 张*, 张小三 → 张*三, alice → a***e."""
@@ -91,6 +101,16 @@ def mask(name: str) -> str:
 def hash_token(token: str) -> str:
     """Tokens are stored only as this hash, so a broker dump logs nobody in."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def channel_is_email(destination: str) -> bool:
+    """Whether a normalised destination is an email address."""
+    return "@" in destination
+
+
+def phone_taken() -> Conflict:
+    """The error for registering a phone that already has an account."""
+    return Conflict("该手机号已注册，请直接登录。", code="phone_taken", details={"phone": "taken"})
 
 
 def normalise_phone(phone: str) -> str:
@@ -115,12 +135,18 @@ class AuthService:
         audit: Audit,
         settings: Settings,
         clock: Clock,
+        codes: Codes,
+        delivery: Delivery,
     ) -> None:
         self._engine = engine
         self._broker = broker
         self._audit = audit
         self.settings = settings
         self._clock = clock
+        self.codes = codes
+        self._delivery = delivery
+
+    # -- accounts ----------------------------------------------------------------
 
     async def create_user(
         self,
@@ -128,31 +154,36 @@ class AuthService:
         username: str,
         password: str,
         phone: str | None = None,
+        email: str | None = None,
         display_name: str = "",
         user_type: str = "individual",
+        consents: dict[str, str] | None = None,
+        ip: str = "",
     ) -> User:
-        """Create an account; a taken username or phone is a Conflict."""
+        """Create an account; a taken username, phone or email is a Conflict naming it."""
         problems: dict[str, str] = {}
         if not USERNAME.fullmatch(username):
             problems["username"] = "3-32 letters, digits or _, starting with a letter"
-        if not 8 <= len(password) <= 128:
-            problems["password"] = "8 to 128 characters"
         if user_type not in ("individual", "enterprise"):
             problems["user_type"] = "individual or enterprise"
         if problems:
             raise Invalid(details=problems)
+        check_password_rules(password)
         values: dict[str, Any] = {
             "username": username,
             "phone": normalise_phone(phone) if phone else None,
+            "email": normalise_email(email) if email else None,
             "display_name": display_name[:64],
             "user_type": user_type,
             "password_hash": await hash_password(password),
         }
         async with self._engine.begin() as conn:
             user_id = await store.insert_user(conn, **values)
+            if consents:
+                await store.insert_consents(conn, user_id, ip, consents)
             row = await store.fetch_user(conn, user_id)
         assert row is not None
-        self._audit.record("user_created", subject=username, user_id=user_id)
+        self._audit.record("user_created", subject=username, user_id=user_id, ip=ip)
         return User.from_row(row)
 
     async def get_user(self, user_id: int) -> User | None:
@@ -161,17 +192,196 @@ class AuthService:
             row = await store.fetch_user(conn, user_id)
         return User.from_row(row) if row else None
 
-    async def authenticate(self, account: str, password: str) -> User:
-        """The user whose username or phone and password match.
-
-        Unknown accounts and wrong passwords fail alike, in the same time.
-        """
+    async def find_user(self, account: str) -> User | None:
+        """One user by username, phone or email, or None."""
         async with self._engine.connect() as conn:
-            row = await store.fetch_user_by_account(conn, account.strip())
-        matched = await verify_password(row["password_hash"] if row else None, password)
-        if row is None or not matched:
-            raise Unauthorized("The account or password is wrong.", code="bad_credentials")
-        return User.from_row(row)
+            row = await store.fetch_user_by_account(conn, account)
+        return User.from_row(row) if row else None
+
+    async def username_taken(self, username: str) -> bool:
+        """Whether a username is in use (for the registration form's live check)."""
+        async with self._engine.connect() as conn:
+            return await store.username_exists(conn, username)
+
+    async def phone_taken(self, phone: str) -> bool:
+        """Whether a phone number is registered."""
+        async with self._engine.connect() as conn:
+            return await store.phone_exists(conn, normalise_phone(phone))
+
+    # -- passwords and lockout ---------------------------------------------------
+
+    async def authenticate(self, account: str, password: str, *, ip: str = "") -> User:
+        """The user whose username, phone or email and password match.
+
+        Unknown accounts and wrong passwords fail alike, in the same time. After
+        lockout_threshold wrong passwords in a row the account is locked for
+        lockout_seconds: during the lock the password is not even checked, so the
+        answer says nothing about it, and failures cannot extend the lock.
+        """
+        account = account.strip()[:254]
+        async with self._engine.connect() as conn:
+            row = await store.fetch_user_by_account(conn, account)
+        if row is None:
+            return await self._unknown_account(account, password)
+        now = self._clock()
+        if row["locked_until"] is not None and now < row["locked_until"]:
+            raise Locked()
+        if await verify_password(row["password_hash"], password):
+            if row["failed_logins"] or row["locked_until"] is not None:
+                async with self._engine.begin() as conn:
+                    await store.clear_failures(conn, row["id"])
+            return User.from_row(row)
+        async with self._engine.begin() as conn:
+            locked_until = await store.record_failure(
+                conn, row["id"], now=now, threshold=self.settings.lockout_threshold,
+                lock_for=self.settings.lockout_seconds,
+            )
+        if locked_until is not None:
+            self._audit.record("account_locked", subject=row["username"], user_id=row["id"],
+                               ip=ip)
+            raise Locked()
+        raise Unauthorized("账号或密码错误。", code="bad_credentials")
+
+    async def _unknown_account(self, account: str, password: str) -> User:
+        """Answer for a name nobody has exactly as for a real one, lock included."""
+        await verify_password(None, password)
+        tag = hashlib.sha256(account.lower().encode()).hexdigest()[:32]
+        if await self._broker.get(f"lock:ghost:{tag}"):
+            raise Locked()
+        lock_for = self.settings.lockout_seconds
+        failures = await self._broker.incr(f"lock:ghost-count:{tag}", lock_for)
+        if failures >= self.settings.lockout_threshold:
+            await self._broker.put(f"lock:ghost:{tag}", "1", lock_for, only_new=True)
+            await self._broker.delete(f"lock:ghost-count:{tag}")
+            raise Locked()
+        raise Unauthorized("账号或密码错误。", code="bad_credentials")
+
+    async def change_password(self, user: User, old: str, new: str, *,
+                              keep: str | None = None, ip: str = "") -> None:
+        """Change a password given the old one; other sessions end."""
+        async with self._engine.connect() as conn:
+            row = await store.fetch_user(conn, user.id)
+        if row is None or not await verify_password(row["password_hash"], old):
+            raise Invalid("原密码错误。", code="bad_old_password",
+                          details={"old_password": "wrong"})
+        await self._set_password(user, new, keep=keep, ip=ip, event="password_changed")
+
+    async def reset_password(self, phone: str, code: str, new: str, *, ip: str = "") -> None:
+        """Forgotten password: a reset code to the phone sets a new one.
+
+        Every session and app token of the user ends; the user is told by SMS. The
+        caller is not logged in: the next step is an ordinary login.
+        """
+        phone = normalise_phone(phone)
+        check_password_rules(new)
+        await self.codes.check_code("reset", phone, code)
+        user = await self.find_user(phone)
+        if user is None:
+            raise Invalid("The code is wrong.", code="bad_code", details={"code": "wrong"})
+        await self._set_password(user, new, keep=None, ip=ip, event="password_reset")
+
+    async def _set_password(self, user: User, new: str, *, keep: str | None, ip: str,
+                            event: str) -> None:
+        check_password_rules(new, field="new_password")
+        password_hash = await hash_password(new)
+        async with self._engine.begin() as conn:
+            await store.update_user(conn, user.id, password_hash=password_hash,
+                                    failed_logins=0, locked_until=None)
+        ended = await self.revoke_all(user, keep=keep)
+        self._audit.record(event, subject=user.username, user_id=user.id, ip=ip,
+                           sessions_ended=ended)
+        await self._tell(user, "密码已修改",
+                         "【北京通企服版】您的登录密码刚刚被修改。如非本人操作，请立即找回密码。")
+
+    async def _tell(self, user: User, subject: str, text: str) -> None:
+        """Send a notice to the user's phone (or email); a failure is only logged."""
+        to = user.phone or user.email
+        if to is None:
+            return
+        channel = "sms" if user.phone else "email"
+        try:
+            await self._delivery.send(Message(channel=channel, to=to, subject=subject, text=text))
+        except Exception:  # a notice must not undo the change it reports
+            log.exception("could not notify user %s", user.id)
+
+    # -- one-time codes ----------------------------------------------------------
+
+    async def send_code(self, purpose: str, destination: str, *, ip: str) -> dict[str, float]:
+        """Send a code for purpose; the answer is the same whether or not the account
+        exists (for login and reset), so it cannot be used to probe for accounts."""
+        destination = self.normalise_destination(destination)
+        exists = await self.find_user(destination) is not None
+        if purpose == "register":
+            if channel_is_email(destination):
+                raise Invalid("Register with a phone number.", details={"destination": "phone"})
+            if exists:
+                raise phone_taken()
+            return await self.codes.send_code(purpose, destination, ip=ip)
+        if purpose == "change_phone" and exists:
+            raise phone_taken()
+        deliver = exists if purpose in ("login", "reset") else True
+        return await self.codes.send_code(purpose, destination, ip=ip, deliver=deliver)
+
+    @staticmethod
+    def normalise_destination(destination: str) -> str:
+        """A phone number or an email address, normalised, or Invalid."""
+        destination = destination.strip()
+        if "@" in destination:
+            return normalise_email(destination)
+        try:
+            return normalise_phone(destination)
+        except Invalid as err:
+            raise Invalid("Enter a mainland mobile number or an email address.",
+                          details={"destination": "invalid"}) from err
+
+    async def register(self, *, phone: str, code: str, username: str, password: str,
+                       user_type: str, ip: str) -> User:
+        """Phone + SMS code registration with consent to the current agreements."""
+        phone = normalise_phone(phone)
+        if not USERNAME.fullmatch(username):
+            raise Invalid(details={"username": "3-32 letters, digits or _, starting with a letter"})
+        check_password_rules(password)
+        await self.codes.check_code("register", phone, code)
+        consents = {"terms": self.settings.terms_version, "privacy": self.settings.privacy_version}
+        return await self.create_user(username=username, password=password, phone=phone,
+                                      user_type=user_type, consents=consents, ip=ip)
+
+    async def code_login(self, destination: str, code: str) -> User:
+        """Log in with a code sent to a phone or email; a lock does not apply here."""
+        destination = self.normalise_destination(destination)
+        await self.codes.check_code("login", destination, code)
+        user = await self.find_user(destination)
+        if user is None:
+            raise Invalid("The code is wrong.", code="bad_code", details={"code": "wrong"})
+        return user
+
+    async def change_phone(self, user: User, *, password: str, new_phone: str, code: str,
+                           ip: str = "") -> User:
+        """Move the account to a new phone: the password again, and a code sent there."""
+        async with self._engine.connect() as conn:
+            row = await store.fetch_user(conn, user.id)
+        if row is None or not await verify_password(row["password_hash"], password):
+            raise Invalid("密码错误。", code="bad_old_password", details={"password": "wrong"})
+        new_phone = normalise_phone(new_phone)
+        await self.codes.check_code("change_phone", new_phone, code)
+        async with self._engine.begin() as conn:
+            await store.update_user(conn, user.id, phone=new_phone)
+        self._audit.record("phone_changed", subject=user.username, user_id=user.id, ip=ip)
+        await self._tell(user, "手机号已更换",
+                         "【北京通企服版】您的账号已更换绑定手机号。如非本人操作，请联系客服。")
+        updated = await self.get_user(user.id)
+        assert updated is not None
+        return updated
+
+    async def update_profile(self, user: User, *, display_name: str) -> User:
+        """Change what the user is called."""
+        async with self._engine.begin() as conn:
+            await store.update_user(conn, user.id, display_name=display_name.strip()[:64])
+        updated = await self.get_user(user.id)
+        assert updated is not None
+        return updated
+
+    # -- sessions ----------------------------------------------------------------
 
     async def open_session(
         self, user: User, kind: SessionKind, *, ip: str, user_agent: str
@@ -211,8 +421,39 @@ class AuthService:
         """End one session; an unknown token is already ended."""
         if not token or len(token) > 128:
             return
-        token_hash = hash_token(token)
+        await self._end(hash_token(token))
+
+    async def _end(self, token_hash: str) -> None:
         raw = await self._broker.take(store.session_key(token_hash))
         if raw is not None:
             user_id = json.loads(raw)["user_id"]
             await self._broker.remove_member(store.user_sessions_key(user_id), token_hash)
+
+    async def sessions(self, user: User) -> list[Session]:
+        """The user's live browser sessions and app tokens, newest first."""
+        found = []
+        for token_hash in await self._broker.members(store.user_sessions_key(user.id)):
+            raw = await self._broker.get(store.session_key(token_hash))
+            if raw is None:
+                await self._broker.remove_member(store.user_sessions_key(user.id), token_hash)
+                continue
+            found.append(Session(token_hash=token_hash, **json.loads(raw)))
+        return sorted(found, key=lambda s: s.created_at, reverse=True)
+
+    async def revoke_by_id(self, user: User, session_id: str) -> None:
+        """End one of the user's sessions, named by its public id."""
+        for session in await self.sessions(user):
+            if session.public_id == session_id:
+                await self._end(session.token_hash)
+                self._audit.record("session_revoked", subject=user.username, user_id=user.id)
+                return
+        raise NotFound("No such session.", code="unknown_session")
+
+    async def revoke_all(self, user: User, *, keep: str | None = None) -> int:
+        """End every session and app token of the user but keep (a token hash)."""
+        ended = 0
+        for token_hash in await self._broker.members(store.user_sessions_key(user.id)):
+            if token_hash != keep:
+                await self._end(token_hash)
+                ended += 1
+        return ended

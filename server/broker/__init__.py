@@ -52,6 +52,10 @@ class Broker(abc.ABC):
         """Remove keys; missing ones are ignored."""
 
     @abc.abstractmethod
+    async def incr(self, key: str, ttl: float) -> int:
+        """Add one to the counter at key (created with ttl) and return it."""
+
+    @abc.abstractmethod
     async def add_member(self, key: str, member: str, ttl: float) -> None:
         """Add member to the set at key and push the set's TTL to at least ttl."""
 

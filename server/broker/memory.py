@@ -88,6 +88,15 @@ class MemoryBroker(Broker):
         for key in keys:
             self._data.pop(key, None)
 
+    async def incr(self, key: str, ttl: float) -> int:
+        """A counter that starts at one and expires ttl after its first count."""
+        current = self._live(key)
+        if isinstance(current, int):
+            self._data[key] = (current + 1, self._data[key][1])
+            return current + 1
+        self._data[key] = (1, self._clock() + ttl)
+        return 1
+
     async def add_member(self, key: str, member: str, ttl: float) -> None:
         """Add to a set, extending its TTL."""
         current = self._live(key)

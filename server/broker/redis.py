@@ -68,6 +68,14 @@ if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
 end
 """
 
+# KEYS[1]: the counter. ARGV[1]: TTL in milliseconds, set when the counter is new.
+# Returns the counter after adding one.
+INCR = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+
 
 class RedisBroker(Broker):
     """One command pool and one subscription connection per process.
@@ -93,6 +101,7 @@ class RedisBroker(Broker):
         )
         self._transition = self._client.register_script(TRANSITION)
         self._add_member = self._client.register_script(ADD_MEMBER)
+        self._incr = self._client.register_script(INCR)
         self._control = f"ctl:probe:{os.getpid()}:{secrets.token_hex(4)}"
         self._channels: set[str] = set()
         self._waiting: dict[str, asyncio.Future[None]] = {}
@@ -204,6 +213,11 @@ class RedisBroker(Broker):
         """DEL."""
         if keys:
             await self._call(lambda: self._client.delete(*keys))
+
+    async def incr(self, key: str, ttl: float) -> int:
+        """INCR, with a TTL set on the first count."""
+        ms = max(1, int(ttl * 1000))
+        return int(await self._call(lambda: self._incr(keys=[key], args=[ms])))
 
     async def add_member(self, key: str, member: str, ttl: float) -> None:
         """SADD with a TTL that only grows."""

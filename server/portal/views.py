@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp_jinja2
 from aiohttp import web
 
 from server.auth.web import current_user, start_web_session
-from server.errors import Unauthorized
+from server.errors import Locked, Unauthorized
 from server.http import client_ip, user_agent
+from server.pages import render
 from server.keys import AUDIT, AUTH, LIMITS, QR, SETTINGS
 
 
@@ -43,7 +43,7 @@ async def declare_login_page(request: web.Request) -> web.Response:
         "tab": request.query.get("tab", "qr"),
         "next": safe_next(request.query.get("next"), "/declare/"),
     }
-    return aiohttp_jinja2.render_template("declare/login.html", request, context)
+    return render("declare/login.html", request, context)
 
 
 async def _password_login(request: web.Request, *, template: str, default_next: str,
@@ -58,12 +58,11 @@ async def _password_login(request: web.Request, *, template: str, default_next: 
         await request.app[LIMITS].hit("app_login", ip)
         if not account or not password:
             raise Unauthorized("请输入账号和密码。", code="missing_credentials")
-        user = await request.app[AUTH].authenticate(account, password)
-    except Unauthorized as err:
-        message = err.message if err.code == "missing_credentials" else "账号或密码错误。"
-        context = {**extra, "tab": "password", "error": message, "account": account,
+        user = await request.app[AUTH].authenticate(account, password, ip=ip)
+    except (Unauthorized, Locked) as err:
+        context = {**extra, "tab": "password", "error": err.message, "account": account,
                    "next": next_url, "user": None}
-        return aiohttp_jinja2.render_template(template, request, context, status=401)
+        return render(template, request, context, status=err.status)
     response = web.HTTPSeeOther(next_url)
     await start_web_session(request, response, user)
     request.app[AUDIT].record("login", subject=user.username, user_id=user.id, ip=ip,
@@ -84,13 +83,13 @@ async def declare_home(request: web.Request) -> web.Response:
     user = await current_user(request)
     if user is None:
         raise web.HTTPFound("/declare/login")
-    return aiohttp_jinja2.render_template("declare/home.html", request, {"user": user})
+    return render("declare/home.html", request, {"user": user})
 
 
 async def mobile_login_page(request: web.Request) -> web.Response:
     """GET /m/login: the phone browser's login page."""
     context = {"next": safe_next(request.query.get("next"), "/m/"), "user": None}
-    return aiohttp_jinja2.render_template("mobile/login.html", request, context)
+    return render("mobile/login.html", request, context)
 
 
 async def mobile_login(request: web.Request) -> web.Response:
@@ -105,7 +104,7 @@ async def mobile_home(request: web.Request) -> web.Response:
     user = await current_user(request)
     if user is None:
         raise web.HTTPFound("/m/login")
-    return aiohttp_jinja2.render_template("mobile/home.html", request, {"user": user})
+    return render("mobile/home.html", request, {"user": user})
 
 
 async def mobile_confirm(request: web.Request) -> web.Response:
@@ -116,7 +115,7 @@ async def mobile_confirm(request: web.Request) -> web.Response:
     if user is None:
         raise web.HTTPFound(f"/m/login?next=/qr/s/{qr_id}")
     context = {"user": user, "qr_id": qr_id}
-    response = aiohttp_jinja2.render_template("mobile/confirm.html", request, context)
+    response = render("mobile/confirm.html", request, context)
     response.headers["Cache-Control"] = "no-store"
     return response
 

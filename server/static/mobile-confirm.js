@@ -3,6 +3,7 @@
   "use strict";
 
   const page = document.getElementById("confirm");
+  const csrfToken = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   const qr = page.dataset.qr;
   const lead = document.getElementById("confirm-lead");
   const requester = document.getElementById("requester");
@@ -14,7 +15,7 @@
     const response = await fetch("/api/app/qr/" + encodeURIComponent(qr) + "/" + action, {
       method: "POST",
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken },
       body: "{}",
     });
     const body = await response.json().catch(() => ({}));

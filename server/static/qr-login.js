@@ -18,6 +18,7 @@
   const hint = document.getElementById("qr-hint");
   const maxRotations = Number(root.dataset.maxRotations || 0);
   const RECONNECT_CAP_MS = 10000;
+  const csrfToken = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
 
   let session = null; // the response of POST /api/qr/sessions
   let version = 0;
@@ -98,7 +99,7 @@
     try {
       response = await fetch("/api/qr/sessions", {
         method: "POST",
-        headers: { "Content-Type": "application/json" },
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken },
         body: JSON.stringify(body),
         credentials: "same-origin",
       });
@@ -177,7 +178,13 @@
     sock.onclose = (event) => {
       if (socket !== sock || current !== session) return;
       socket = null;
-      if (finished || event.code === 1000 || event.code === 4001 || event.code === 4004) return;
+      if (finished || event.code === 1000) return;
+      if (event.code === 4001 || event.code === 4004) {
+        // The session is gone (or no longer ours): offer a new QR, as long-poll does.
+        finished = true;
+        render({ state: "expired" });
+        return;
+      }
       if (!received) socketFailures += 1;
       if (socketFailures >= 2) {
         usePolling = true;

@@ -1,0 +1,63 @@
+"""CSRF protection for cookie-authenticated writes and every HTML form.
+
+Double-submit: a random token lives in a cookie that only this site's pages can read
+(SameSite=Strict), and each form or script echoes it in a field or a header. A page
+of another site can make the browser send the cookie's *session* sibling along, but
+it can neither read this token nor, being cross-site, get the Strict cookie sent.
+The Origin check in the app adds a second, independent barrier.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from server.auth.web import COOKIE as SESSION_COOKIE
+from server.errors import Forbidden
+from server.keys import SETTINGS
+
+CSRF_COOKIE = "qrl_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf"
+CSRF_TOKEN = web.RequestKey("csrf_token", str)
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def needs_token(request: web.Request) -> bool:
+    """Writes that ride on cookies: forms, and anything sent with the session cookie
+    but without an Authorization header (the app's bearer calls carry no ambient
+    authority a third-party page could borrow)."""
+    if request.method not in UNSAFE:
+        return False
+    if request.content_type in FORMS:
+        return True
+    return SESSION_COOKIE in request.cookies and "Authorization" not in request.headers
+
+
+@web.middleware
+async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Check the token on cookie-authenticated writes; hand out a token to pages."""
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    token = cookie if 20 <= len(cookie) <= 64 else secrets.token_urlsafe(24)
+    request[CSRF_TOKEN] = token
+
+    if needs_token(request):
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not sent and request.content_type in FORMS:
+            sent = str((await request.post()).get(CSRF_FIELD, ""))
+        if not cookie or not hmac.compare_digest(sent.encode(), cookie.encode()):
+            raise Forbidden("页面已过期，请刷新后重试。", code="bad_csrf")
+
+    response = await handler(request)
+    if token != cookie and not response.prepared:
+        response.set_cookie(
+            CSRF_COOKIE, token, path="/", samesite="Strict", httponly=False,
+            secure=not request.app[SETTINGS].is_development, max_age=7 * 86400,
+        )
+    return response

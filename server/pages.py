@@ -1,0 +1,24 @@
+"""Rendering pages: every template gets the request and its CSRF token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from server.auth.csrf import CSRF_TOKEN
+from server.keys import SETTINGS
+
+
+def render(
+    template: str, request: web.Request, context: dict[str, Any], *, status: int = 200
+) -> web.Response:
+    """Render template with the request, the CSRF token and the mode added."""
+    full = {
+        "request": request,
+        "csrf_token": request.get(CSRF_TOKEN, ""),
+        "development": request.app[SETTINGS].is_development,
+        **context,
+    }
+    return aiohttp_jinja2.render_template(template, request, full, status=status)
