@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.portal import views
+from server.portal import account_pages, views
 
 
 def setup(app: web.Application) -> None:
@@ -18,3 +18,4 @@ def setup(app: web.Application) -> None:
     add("POST", "/m/login", views.mobile_login, name="mobile_login_submit")
     add("GET", "/m/", views.mobile_home, name="mobile_home")
     add("GET", "/qr/s/{qr_id}", views.mobile_confirm, name="mobile_confirm")
+    account_pages.setup(app)

@@ -88,7 +88,8 @@ async def declare_home(request: web.Request) -> web.Response:
 
 async def mobile_login_page(request: web.Request) -> web.Response:
     """GET /m/login: the phone browser's login page."""
-    context = {"next": safe_next(request.query.get("next"), "/m/"), "user": None}
+    context = {"next": safe_next(request.query.get("next"), "/m/"), "user": None,
+               "tab": request.query.get("tab", "password")}
     return render("mobile/login.html", request, context)
 
 
