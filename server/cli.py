@@ -125,7 +125,9 @@ def settings_table(settings: Settings) -> str:
         default = field.default
         current = getattr(settings, name)
         if hasattr(default, "get_secret_value"):
-            default = "(development key)"
+            default = "(development key)" if default.get_secret_value() else ""
+        if hasattr(current, "get_secret_value"):
+            current = "(set)" if current.get_secret_value() else ""
         shown = [str(getattr(v, "value", v)) if v != "" else "(empty)" for v in (default, current)]
         lines.append(
             f"| `QRLOGIN_{name.upper()}` | `{shown[0]}` | `{shown[1]}` | {field.description} |"
