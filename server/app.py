@@ -23,12 +23,14 @@ from server.broker.hub import Hub
 from server.errors import error_middleware
 from server.http import check_origin
 from server.keys import (
-    AUDIT, AUTH, BROKER, CLOCK, DELIVERY, ENGINE, HUB, LIMITS, QR, SETTINGS, SOCKETS,
+    AUDIT, AUTH, BROKER, CLOCK, DELIVERY, ENGINE, HUB, LIMITS, NOTIFY, QR, SETTINGS, SOCKETS,
     Clock,
 )
 from server.oauth import routes as oauth_routes
 from server.portal import routes as portal_routes
 from server.qr import routes as qr_routes
+from server.notify import routes as notify_routes
+from server.notify.service import Notifications
 from server.qr.service import QrService
 from server.ratelimit import RateLimits
 from server.settings import Settings
@@ -87,8 +89,9 @@ async def backends(app: web.Application) -> AsyncIterator[None]:
         codes = Codes(broker=broker, limits=app[LIMITS], delivery=delivery,
                       settings=settings, clock=app[CLOCK])
         services = {"audit": audit, "settings": settings, "clock": app[CLOCK]}
+        app[NOTIFY] = notify = Notifications(engine=engine, broker=broker)
         app[AUTH] = AuthService(engine=engine, broker=broker, codes=codes,
-                                delivery=delivery, **services)
+                                delivery=delivery, notify=notify, **services)
         app[QR] = QrService(broker=broker, hub=hub, **services)
         try:
             async for _ in audit.run():
@@ -122,6 +125,7 @@ def create_app(
     ws_routes.setup(app)
     auth_routes.setup(app)
     portal_routes.setup(app)
+    notify_routes.setup(app)
     oauth_routes.setup(app)
     openapi.setup(app)
     app.router.add_static("/static", Path(__file__).parent / "static", name="static")

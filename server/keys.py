@@ -18,6 +18,7 @@ from server.settings import Settings
 
 if TYPE_CHECKING:
     from server.auth.service import AuthService
+    from server.notify.service import Notifications
     from server.qr.service import QrService
 
 Clock = Callable[[], float]
@@ -32,4 +33,5 @@ LIMITS = web.AppKey("limits", RateLimits)
 DELIVERY = web.AppKey("delivery", Delivery)
 AUTH = web.AppKey("auth", "AuthService")
 QR = web.AppKey("qr", "QrService")
+NOTIFY = web.AppKey("notify", "Notifications")
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])

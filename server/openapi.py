@@ -163,6 +163,18 @@ PATHS: dict[str, dict[str, Any]] = {
                       params=({"name": "session_id", "in": "path", "required": True,
                                "schema": {"type": "string"}},))
     },
+    "/api/notifications": {
+        "get": _op("Notifications, newest first (or those after ?after=ID), and the "
+                   "unread count", security="app", errors=(401,))
+    },
+    "/api/notifications/read-all": {
+        "post": _op("Mark every notification read", security="app", errors=(401,))
+    },
+    "/api/notifications/{notification_id}/read": {
+        "post": _op("Mark one notification read", security="app", errors=(401, 404),
+                    params=({"name": "notification_id", "in": "path", "required": True,
+                             "schema": {"type": "integer"}},))
+    },
     "/api/me/logout-all": {
         "post": _op("End every session and app token", security="app", errors=(401,))
     },

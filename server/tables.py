@@ -28,6 +28,8 @@ users = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
     sa.Column("locked_until", sa.Float, nullable=True),
+    sa.Column("is_staff", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("unfinished_orders", sa.Integer, nullable=False, server_default="0"),
     sa.CheckConstraint("user_type in ('individual', 'enterprise')", name="user_type"),
 )
 
@@ -67,4 +69,61 @@ audit_events = sa.Table(
     sa.Column("ip", sa.String(64), nullable=False, server_default=""),
     sa.Column("user_agent", sa.String(512), nullable=False, server_default=""),
     sa.Column("data", sa.JSON, nullable=False),
+)
+
+ACTIVE = sa.text("ended_at IS NULL")
+
+enterprise_bindings = sa.Table(
+    "enterprise_bindings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("uscc", sa.String(18), nullable=False),
+    sa.Column("enterprise_name", sa.String(128), nullable=False),
+    sa.Column("subject", sa.String(128), nullable=False),
+    sa.Column("bound_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("ended_by", sa.String(64), nullable=True),
+    # One enterprise, one user; one user, one enterprise: only among live bindings.
+    sa.Index("uq_bindings_live_uscc", "uscc", unique=True,
+             postgresql_where=ACTIVE, sqlite_where=ACTIVE),
+    sa.Index("uq_bindings_live_user", "user_id", unique=True,
+             postgresql_where=ACTIVE, sqlite_where=ACTIVE),
+)
+
+unbind_requests = sa.Table(
+    "unbind_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("requester_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("enterprise_name", sa.String(128), nullable=False),
+    sa.Column("uscc", sa.String(18), nullable=False, index=True),
+    sa.Column("bind_account", sa.String(64), nullable=False),
+    sa.Column("bind_phone", sa.String(20), nullable=False),
+    sa.Column("unbind_account", sa.String(64), nullable=True),
+    sa.Column("unbind_phone", sa.String(20), nullable=True),
+    sa.Column("note", sa.String(500), nullable=False, server_default=""),
+    sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("reviewer_id", sa.Integer, nullable=True),
+    sa.Column("reviewed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("reject_reason", sa.String(500), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("status in ('pending', 'approved', 'rejected')", name="status"),
+)
+
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("title", sa.String(128), nullable=False),
+    sa.Column("body", sa.String(1000), nullable=False, server_default=""),
+    sa.Column("link", sa.String(256), nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("read_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_notifications_user_id_id", "user_id", "id"),
 )

@@ -107,6 +107,29 @@ async def test_push_crosses_nodes(shared_backends: None) -> None:
             assert json.loads(await asyncio.wait_for(ws.recv(), 5))["state"] == "consumed"
 
 
+async def test_notifications_cross_nodes(shared_backends: None) -> None:
+    """A socket on node A gets a notification caused on node B."""
+    port_a, port_b = free_port(), free_port()
+    login = {"account": "alice", "password": "correct horse battery"}
+    async with server(port_a) as node_a, server(port_b) as node_b, aiohttp.ClientSession() as http:
+        async with http.post(f"{node_a}/api/app/login", json=login) as response:
+            token_a = (await response.json())["token"]
+        async with http.post(f"{node_b}/api/app/login", json=login) as response:
+            token_b = (await response.json())["token"]
+        ws_url = node_a.replace("http", "ws") + "/ws"
+        async with websockets.connect(ws_url) as ws:
+            await ws.send(json.dumps({"type": "auth", "token": token_a}))
+            assert json.loads(await ws.recv())["type"] == "ready"
+            change = {"old_password": "correct horse battery",
+                      "new_password": "another fine secret"}
+            url = f"{node_b}/api/me/password"
+            headers = {"Authorization": f"Bearer {token_b}"}
+            async with http.post(url, json=change, headers=headers) as response:
+                assert response.status == 200, await response.text()
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert frame["notification"]["title"] == "密码已修改"
+
+
 async def test_workers_share_one_port(shared_backends: None) -> None:
     """`serve --workers 2` answers from two processes on one port."""
     port = free_port()

@@ -21,6 +21,7 @@ from server.broker import Broker
 from server.delivery import Delivery, Message
 from server.errors import Conflict, Invalid, Locked, NotFound, Unauthorized
 from server.keys import Clock
+from server.notify.service import Notifications
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class User:
     display_name: str
     avatar_url: str
     user_type: str
+    is_staff: bool = False
 
     @classmethod
     def from_row(cls, row: RowMapping) -> User:
@@ -54,6 +56,7 @@ class User:
             display_name=row["display_name"],
             avatar_url=row["avatar_url"],
             user_type=row["user_type"],
+            is_staff=bool(row["is_staff"]),
         )
 
     @property
@@ -137,6 +140,7 @@ class AuthService:
         clock: Clock,
         codes: Codes,
         delivery: Delivery,
+        notify: Notifications,
     ) -> None:
         self._engine = engine
         self._broker = broker
@@ -145,6 +149,7 @@ class AuthService:
         self._clock = clock
         self.codes = codes
         self._delivery = delivery
+        self._notify = notify
 
     # -- accounts ----------------------------------------------------------------
 
@@ -290,6 +295,9 @@ class AuthService:
         ended = await self.revoke_all(user, keep=keep)
         self._audit.record(event, subject=user.username, user_id=user.id, ip=ip,
                            sessions_ended=ended)
+        await self._notify.notify(user.id, "security", "密码已修改",
+                                  f"您的登录密码已修改，{ended}个其他设备已退出登录。",
+                                  link="/center/")
         await self._tell(user, "密码已修改",
                          "【北京通企服版】您的登录密码刚刚被修改。如非本人操作，请立即找回密码。")
 

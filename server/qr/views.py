@@ -9,7 +9,8 @@ from server.auth.service import User
 from server.auth.web import phone_user, start_web_session
 from server.errors import BadRequest
 from server.http import bearer, client_ip, parse_body, user_agent
-from server.keys import AUTH, LIMITS, QR, SETTINGS
+from server.keys import AUTH, LIMITS, NOTIFY, QR, SETTINGS
+from server.qr.service import describe_agent
 from server.qr import images
 
 
@@ -126,6 +127,12 @@ async def redeem_session(request: web.Request) -> web.Response:
         raise BadRequest("The account no longer exists.", code="unknown_user")
     response = web.json_response({"ok": True, "user": {"name": user.name}, "next": "/declare/"})
     await start_web_session(request, response, user)
+    browser, system = describe_agent(user_agent(request))
+    await request.app[NOTIFY].notify(
+        user.id, "security", "新的扫码登录",
+        f"您的账号通过App扫码登录了电脑端（{browser}，{system}，IP {ip}）。如非本人操作，请立即修改密码。",
+        link="/center/",
+    )
     return response
 
 

@@ -1,0 +1,137 @@
+"""The notification center: durable, pushed live, resumed without loss or repeats."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import ClientWebSocketResponse
+from aiohttp.test_utils import TestClient
+
+from server.keys import AUTH, NOTIFY
+from server.ws import protocol
+from tests.helpers import assert_error, make_user, phone_login
+
+
+async def user_socket(client: TestClient, auth: dict[str, str], last_id: int = 0
+                      ) -> tuple[ClientWebSocketResponse, list[dict[str, Any]]]:
+    """Open /ws with an app token; returns the socket and the frames up to ready."""
+    ws = await client.ws_connect("/ws")
+    token = auth["Authorization"].split()[1]
+    await ws.send_json({"type": "auth", "token": token, "last_id": last_id})
+    frames = []
+    while True:
+        frame = json.loads((await ws.receive(timeout=5)).data)
+        frames.append(frame)
+        if frame["type"] == "ready":
+            return ws, frames
+
+
+async def next_json(ws: ClientWebSocketResponse) -> dict[str, Any]:
+    """The next frame."""
+    return json.loads((await ws.receive(timeout=5)).data)
+
+
+async def test_notification_is_stored_and_pushed_live(client: TestClient) -> None:
+    user_id = await make_user(client)
+    auth = await phone_login(client)
+    ws, frames = await user_socket(client, auth)
+    assert frames == [{"type": "ready", "unread": 0, "last_id": 0}]
+
+    await client.app[NOTIFY].notify(user_id, "review", "审核通过", "您的解绑申请已通过")
+    frame = await next_json(ws)
+    assert frame["type"] == "notification"
+    assert frame["notification"]["title"] == "审核通过" and not frame["notification"]["read"]
+
+    listed = await (await client.get("/api/notifications", headers=auth)).json()
+    assert listed["unread"] == 1 and listed["items"][0]["id"] == frame["notification"]["id"]
+    await ws.close()
+
+
+async def test_every_open_page_of_the_user_gets_it(client: TestClient) -> None:
+    user_id = await make_user(client)
+    sockets = [(await user_socket(client, await phone_login(client)))[0] for _ in range(3)]
+    await client.app[NOTIFY].notify(user_id, "review", "通知")
+    frames = await asyncio.gather(*(next_json(ws) for ws in sockets))
+    assert {f["notification"]["title"] for f in frames} == {"通知"}
+    for ws in sockets:
+        await ws.close()
+
+
+async def test_reconnect_resumes_in_order_without_duplicates(client: TestClient) -> None:
+    """Notifications sent while the socket was down arrive on reconnect, once each."""
+    user_id = await make_user(client)
+    auth = await phone_login(client)
+    notify = client.app[NOTIFY]
+    ws, _ = await user_socket(client, auth)
+    first = await notify.notify(user_id, "k", "one")
+    assert (await next_json(ws))["notification"]["id"] == first["id"]
+    await ws.close()
+
+    missed = [await notify.notify(user_id, "k", f"missed {n}") for n in range(3)]
+    ws, frames = await user_socket(client, auth, last_id=first["id"])
+    got = [f["notification"]["id"] for f in frames if f["type"] == "notification"]
+    assert got == [m["id"] for m in missed]
+    assert frames[-1] == {"type": "ready", "unread": 4, "last_id": missed[-1]["id"]}
+
+    # Notifications racing the backlog read are neither lost nor doubled.
+    racing = asyncio.gather(*(notify.notify(user_id, "k", f"race {n}") for n in range(5)))
+    ws2, frames2 = await user_socket(client, auth, last_id=missed[-1]["id"])
+    await racing
+    ids = [f["notification"]["id"] for f in frames2 if f["type"] == "notification"]
+    while len(ids) < 5:
+        ids.append((await next_json(ws2))["notification"]["id"])
+    assert ids == sorted(ids) and len(set(ids)) == 5
+    await ws.close()
+    await ws2.close()
+
+
+async def test_mark_read_one_and_all(client: TestClient) -> None:
+    user_id = await make_user(client)
+    auth = await phone_login(client)
+    notify = client.app[NOTIFY]
+    notes = [await notify.notify(user_id, "k", f"n{n}") for n in range(3)]
+    ws, _ = await user_socket(client, auth)
+    response = await client.post(f"/api/notifications/{notes[0]['id']}/read", headers=auth)
+    assert (await response.json())["unread"] == 2
+    assert (await next_json(ws)) == {"type": "read", "notification": notes[0]["id"]}
+    await ws.send_json({"id": 1, "type": "mark_read", "notification": "all"})
+    frames = [await next_json(ws), await next_json(ws)]
+    assert {"type": "result", "id": 1, "result": {"marked": 2}} in frames
+    assert (await notify.unread(user_id)) == 0
+    missing = await client.post("/api/notifications/999999/read", headers=auth)
+    assert_error(await missing.json(), "unknown_notification")
+    await ws.close()
+
+
+async def test_one_user_never_sees_another_users_notifications(client: TestClient) -> None:
+    alice = await make_user(client, "alice")
+    await make_user(client, "bob_b")
+    bob = await phone_login(client, "bob_b")
+    note = await client.app[NOTIFY].notify(alice, "k", "for alice only")
+    assert (await client.get("/api/notifications", headers=bob)).status == 200
+    assert (await (await client.get("/api/notifications", headers=bob)).json())["items"] == []
+    stolen = await client.post(f"/api/notifications/{note['id']}/read", headers=bob)
+    assert stolen.status == 404
+
+
+async def test_socket_needs_a_user(client: TestClient) -> None:
+    ws = await client.ws_connect("/ws")
+    await ws.send_json({"type": "auth", "token": "forged"})
+    error = await next_json(ws)
+    assert error["type"] == "error"
+    await ws.receive(timeout=3)
+    assert ws.close_code == protocol.CLOSE_UNAUTHORIZED
+
+
+async def test_password_change_notifies(client: TestClient) -> None:
+    user_id = await make_user(client)
+    auth = await phone_login(client)
+    ws, _ = await user_socket(client, auth)
+    await client.post("/api/me/password", headers=auth, json={
+        "old_password": "correct horse battery", "new_password": "another fine secret"})
+    frame = await next_json(ws)
+    assert frame["notification"]["title"] == "密码已修改"
+    assert await client.app[AUTH].get_user(user_id) is not None
+    await ws.close()
