@@ -19,11 +19,13 @@ from server.auth.csrf import csrf_middleware
 from server.auth.service import AuthService
 from server.delivery import Delivery
 from server.broker import create_broker
+from server.certification import routes as certification_routes
+from server.certification.service import Certification
 from server.broker.hub import Hub
 from server.errors import error_middleware
 from server.http import check_origin
 from server.keys import (
-    AUDIT, AUTH, BROKER, CLOCK, DELIVERY, ENGINE, HUB, LIMITS, NOTIFY, QR, SETTINGS, SOCKETS,
+    AUDIT, AUTH, BROKER, CERT, CLOCK, DELIVERY, ENGINE, HUB, LIMITS, NOTIFY, QR, SETTINGS, SOCKETS,
     Clock,
 )
 from server.oauth import routes as oauth_routes
@@ -93,6 +95,7 @@ async def backends(app: web.Application) -> AsyncIterator[None]:
         app[AUTH] = AuthService(engine=engine, broker=broker, codes=codes,
                                 delivery=delivery, notify=notify, **services)
         app[QR] = QrService(broker=broker, hub=hub, **services)
+        app[CERT] = Certification(engine=engine, audit=audit, notify=notify)
         try:
             async for _ in audit.run():
                 yield
@@ -126,6 +129,7 @@ def create_app(
     auth_routes.setup(app)
     portal_routes.setup(app)
     notify_routes.setup(app)
+    certification_routes.setup(app)
     oauth_routes.setup(app)
     openapi.setup(app)
     app.router.add_static("/static", Path(__file__).parent / "static", name="static")

@@ -86,7 +86,7 @@ def serve(settings: Settings, workers: int) -> int:
 
 
 def create_user(settings: Settings, args: argparse.Namespace) -> int:
-    """qrlogin users create: add an account from the command line."""
+    """qrlogin users create / staff create: add an account from the command line."""
     from server.app import create_app
     from server.errors import AppError
     from server.keys import AUTH
@@ -105,14 +105,16 @@ def create_user(settings: Settings, args: argparse.Namespace) -> int:
                 password=password,
                 phone=args.phone,
                 display_name=args.display_name or "",
-                user_type=args.user_type,
+                user_type=getattr(args, "user_type", "individual"),
+                is_staff=args.command == "staff",
             )
         except AppError as err:
             print(f"error: {err.code}: {err.message} {err.details or ''}", file=sys.stderr)
             return 1
         finally:
             await runner.cleanup()
-        print(f"created user {user.id} {user.username}")
+        role = "staff member" if user.is_staff else "user"
+        print(f"created {role} {user.id} {user.username}")
         return 0
 
     return asyncio.run(run())
@@ -162,6 +164,14 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--display-name")
     create.add_argument("--user-type", default="individual",
                         choices=["individual", "enterprise"])
+
+    staff = commands.add_parser("staff", help="manage platform staff accounts")
+    staff_commands = staff.add_subparsers(dest="action", required=True)
+    staff_create = staff_commands.add_parser("create", help="create a staff account")
+    staff_create.add_argument("--username", required=True)
+    staff_create.add_argument("--phone")
+    staff_create.add_argument("--password", help="prompted for when left out")
+    staff_create.add_argument("--display-name")
     return top
 
 

@@ -18,6 +18,7 @@ from server.auth.account_views import (
 )
 from server.auth.views import AppLogin
 from server.oauth.api import AppOAuthCode, AppOAuthLink
+from server.certification.views import Rejection, UnbindRequest
 from server.qr.views import CreateSession, Redeem
 
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -54,6 +55,8 @@ def _op(
     return op
 
 
+REQUEST_ID = {"name": "request_id", "in": "path", "required": True,
+              "schema": {"type": "integer"}}
 QR_ID = {"name": "qr_id", "in": "path", "required": True, "schema": {"type": "string"}}
 WAIT = {"name": "wait", "in": "query", "schema": {"type": "number", "minimum": 0}}
 SINCE = {"name": "since", "in": "query", "schema": {"type": "integer"}}
@@ -175,6 +178,27 @@ PATHS: dict[str, dict[str, Any]] = {
                     params=({"name": "notification_id", "in": "path", "required": True,
                              "schema": {"type": "integer"}},))
     },
+    "/api/certification": {
+        "get": _op("Certification status: 已认证 with the enterprise, or 未认证",
+                   security="app", errors=(401,))
+    },
+    "/api/unbind-requests": {
+        "post": _op("File an unbind request (解绑申请)", body=UnbindRequest, ok=201,
+                    security="app", errors=(400, 401, 409, 422)),
+        "get": _op("My unbind requests and their outcomes", security="app", errors=(401,)),
+    },
+    "/api/staff/unbind-requests": {
+        "get": _op("Staff: the review queue (?status=pending|approved|rejected|all)",
+                   security="app", errors=(401, 403))
+    },
+    "/api/staff/unbind-requests/{request_id}/approve": {
+        "post": _op("Staff: approve; the old binding ends (held back by open orders)",
+                    security="app", params=(REQUEST_ID,), errors=(401, 403, 404, 409))
+    },
+    "/api/staff/unbind-requests/{request_id}/reject": {
+        "post": _op("Staff: reject with a reason", body=Rejection, security="app",
+                    params=(REQUEST_ID,), errors=(400, 401, 403, 404, 409, 422))
+    },
     "/api/me/logout-all": {
         "post": _op("End every session and app token", security="app", errors=(401,))
     },
@@ -183,6 +207,7 @@ PATHS: dict[str, dict[str, Any]] = {
 MODELS: tuple[type[BaseModel], ...] = (
     CreateSession, Redeem, AppLogin, CodeRequest, Register, CodeLogin, Reset, Profile,
     ChangePassword, ChangePhone, AppOAuthCode, AppOAuthLink,
+    UnbindRequest, Rejection,
 )
 
 

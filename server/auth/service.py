@@ -164,6 +164,7 @@ class AuthService:
         user_type: str = "individual",
         consents: dict[str, str] | None = None,
         ip: str = "",
+        is_staff: bool = False,
     ) -> User:
         """Create an account; a taken username, phone or email is a Conflict naming it."""
         problems: dict[str, str] = {}
@@ -181,6 +182,7 @@ class AuthService:
             "display_name": display_name[:64],
             "user_type": user_type,
             "password_hash": await hash_password(password),
+            "is_staff": is_staff,
         }
         async with self._engine.begin() as conn:
             user_id = await store.insert_user(conn, **values)
