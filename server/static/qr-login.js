@@ -237,7 +237,7 @@
     dialog.classList.add("hidden");
     hint.classList.add("hidden");
     if (loginButton) loginButton.classList.add("hidden");
-    enterButton.href = result.next || root.dataset.next || "/declare/";
+    enterButton.href = root.dataset.next || result.next || "/declare/";
     enterButton.classList.remove("hidden");
     document.body.dataset.loggedIn = "true";
   }
