@@ -20,13 +20,14 @@ from server.auth.service import AuthService
 from server.delivery import Delivery
 from server.broker import create_broker
 from server.certification import routes as certification_routes
+from server.certification.oidc import IdentityClient
 from server.certification.service import Certification
 from server.broker.hub import Hub
 from server.errors import error_middleware
 from server.http import check_origin
 from server.keys import (
-    AUDIT, AUTH, BROKER, CERT, CLOCK, DELIVERY, ENGINE, HUB, LIMITS, NOTIFY, QR, SETTINGS, SOCKETS,
-    Clock,
+    AUDIT, AUTH, BROKER, CERT, CLOCK, DELIVERY, ENGINE, HUB, IDENTITY, LIMITS, NOTIFY, QR,
+    SETTINGS, SOCKETS, Clock,
 )
 from server.oauth import routes as oauth_routes
 from server.portal import routes as portal_routes
@@ -96,10 +97,12 @@ async def backends(app: web.Application) -> AsyncIterator[None]:
                                 delivery=delivery, notify=notify, **services)
         app[QR] = QrService(broker=broker, hub=hub, **services)
         app[CERT] = Certification(engine=engine, audit=audit, notify=notify)
+        app[IDENTITY] = identity = IdentityClient.from_settings(settings, clock=app[CLOCK])
         try:
             async for _ in audit.run():
                 yield
         finally:
+            await identity.close()
             await broker.close()
 
 

@@ -154,6 +154,18 @@ def parser() -> argparse.ArgumentParser:
     )
     standin.add_argument("--host", default="127.0.0.1", help="address to listen on")
     standin.add_argument("--port", type=int, default=9100, help="port to listen on")
+    identity = commands.add_parser(
+        "standin-identity",
+        help="run the stand-in 一证通 (北京市统一身份认证平台) provider (development)",
+    )
+    identity.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    identity.add_argument("--port", type=int, default=9200, help="port to listen on")
+    identity.add_argument("--data", help="SQLite file for its accounts; memory if left out")
+    identity.add_argument("--issuer", help="public URL; default http://HOST:PORT")
+    identity.add_argument("--client-id", help="the client it knows (qrlogin-portal)")
+    identity.add_argument("--client-secret", help="that client's secret")
+    identity.add_argument("--redirect-uri", action="append",
+                          help="allowed redirect URI prefix (repeatable)")
 
     users = commands.add_parser("users", help="manage accounts")
     users_commands = users.add_subparsers(dest="action", required=True)
@@ -195,6 +207,14 @@ def main(argv: list[str] | None = None) -> int:
             from server.standin.oauth import serve_standin
 
             return serve_standin(settings, host=args.host, port=args.port)
+        if args.command == "standin-identity":
+            from server.standin.identity import serve_identity_standin
+
+            return serve_identity_standin(
+                settings, host=args.host, port=args.port, data=args.data,
+                issuer=args.issuer, client_id=args.client_id,
+                client_secret=args.client_secret, redirect_uris=args.redirect_uri,
+            )
         if args.command == "settings":
             print(settings_table(settings))
             return 0

@@ -18,6 +18,7 @@ from server.settings import Settings
 
 if TYPE_CHECKING:
     from server.auth.service import AuthService
+    from server.certification.oidc import IdentityClient
     from server.certification.service import Certification
     from server.notify.service import Notifications
     from server.qr.service import QrService
@@ -36,4 +37,5 @@ AUTH = web.AppKey("auth", "AuthService")
 QR = web.AppKey("qr", "QrService")
 NOTIFY = web.AppKey("notify", "Notifications")
 CERT = web.AppKey("cert", "Certification")
+IDENTITY = web.AppKey("identity", "IdentityClient")
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])

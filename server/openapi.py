@@ -182,6 +182,10 @@ PATHS: dict[str, dict[str, Any]] = {
         "get": _op("Certification status: 已认证 with the enterprise, or 未认证",
                    security="app", errors=(401,))
     },
+    "/api/app/certification/start": {
+        "post": _op("The 一证通 login URL for the app's web view (certification)",
+                    security="app", errors=(401, 404, 503))
+    },
     "/api/unbind-requests": {
         "post": _op("File an unbind request (解绑申请)", body=UnbindRequest, ok=201,
                     security="app", errors=(400, 401, 409, 422)),

@@ -141,6 +141,34 @@ class Settings(BaseSettings):
     oauth_http_timeout: float = Field(
         10.0, gt=0, description="seconds each call to a login provider may take"
     )
+    identity_issuer: str = Field(
+        "",
+        description="OpenID Connect issuer URL of 一证通 (北京市统一身份认证平台), "
+        "see docs/identity.md; empty turns enterprise certification off",
+    )
+    identity_client_id: str = Field(
+        "qrlogin-portal", description="client id the portal has at 一证通"
+    )
+    identity_client_secret: SecretStr = Field(
+        SecretStr("standin-identity-secret"),
+        description="client secret the portal has at 一证通; the default is the stand-in's",
+    )
+    identity_standin: bool = Field(
+        False, description="the issuer is the 一证通 stand-in (refused in production)"
+    )
+    identity_http_timeout: float = Field(
+        10.0, gt=0, description="seconds each call to 一证通 may take"
+    )
+    identity_cache_ttl: float = Field(
+        3600.0, gt=0, description="seconds 一证通's discovery document and keys are cached"
+    )
+
+    attachment_dir: str = Field(
+        "", description="folder for declaration attachments; empty means VAR_DIR/attachments"
+    )
+    attachment_max_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="largest declaration attachment, in bytes"
+    )
 
     @field_validator("public_url")
     @classmethod
@@ -214,6 +242,9 @@ class Settings(BaseSettings):
         from server.oauth.config import production_problems  # imports this module
 
         problems += production_problems(self.oauth_providers.get_secret_value())
+        from server.certification.config import production_problems as identity
+
+        problems += identity(self)
         if problems:
             raise ConfigError("production mode refuses to start: " + "; ".join(problems))
 

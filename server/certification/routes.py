@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.certification import views
+from server.certification import flow, views
 
 
 def setup(app: web.Application) -> None:
@@ -21,3 +21,7 @@ def setup(app: web.Application) -> None:
     add("GET", "/feedback", views.feedback_page, name="feedback")
     add("GET", "/m/feedback", views.feedback_page, name="mobile_feedback")
     add("GET", "/staff/", views.staff_page, name="staff")
+    add("GET", "/certification/start", flow.start, name="certification_start")
+    add("GET", "/certification/callback", flow.callback, name="certification_callback")
+    add("POST", "/api/app/certification/start", flow.app_start,
+        name="app_certification_start")

@@ -7,8 +7,9 @@ from aiohttp import web
 
 from server.auth.web import current_user
 from server.errors import NotFound
-from server.keys import DELIVERY, SETTINGS
+from server.keys import CERT, DELIVERY, SETTINGS
 from server.pages import render
+from server.settings import Settings
 from server.portal.views import safe_next
 
 TERMS = (
@@ -21,6 +22,12 @@ PRIVACY = (
     "登录记录（IP 地址、设备信息）用于保障账号安全，保存期限不超过法律要求。",
     "未经您同意，我们不会向第三方提供您的个人信息，法律法规另有规定的除外。",
 )
+
+
+def identity_register_url(settings: Settings) -> str:
+    """Where people without a 一证通 account register one."""
+    issuer = settings.identity_issuer.rstrip("/")
+    return f"{issuer}/register" if issuer else ""
 
 
 def _is_mobile(request: web.Request) -> bool:
@@ -53,7 +60,16 @@ async def center_page(request: web.Request) -> web.Response:
     user = await current_user(request)
     if user is None:
         raise web.HTTPFound(f"{_login_url(request).split('?')[0]}?next={request.path}")
-    return render("account/center.html", request, {"user": user, "mobile": _is_mobile(request)})
+    context = {
+        "user": user,
+        "mobile": _is_mobile(request),
+        "binding": await request.app[CERT].binding(user.id),
+        "identity_register_url": identity_register_url(request.app[SETTINGS]),
+        "cert_error": request.query.get("cert_error", "")[:200],
+        "cert_enterprise_name": request.query.get("enterprise_name", "")[:128],
+        "cert_uscc": request.query.get("uscc", "")[:40],
+    }
+    return render("account/center.html", request, context)
 
 
 async def terms_page(request: web.Request) -> web.Response:
