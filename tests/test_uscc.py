@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from server.errors import Invalid
 from server.uscc import (
-    ALPHABET, RULES, BadUscc, check_character, check_uscc, is_valid_uscc, normalise_uscc,
-    organisation_check_character,
+    ALPHABET, RULES, BadUscc, check_character, check_uscc, is_valid_uscc,
+    normalise_uscc, organisation_check_character,
 )
 
 # Codes printed on the business licences of well-known organisations (public
@@ -68,9 +68,10 @@ def test_any_single_change_to_a_real_code_fails(code: str) -> None:
     assert tried >= 18 * 5
 
 
-@pytest.mark.parametrize("code", list(REAL_CODES.values())[:5])
+@pytest.mark.parametrize("code", REAL_CODES.values(), ids=REAL_CODES.keys())
 def test_swapping_two_neighbours_fails(code: str) -> None:
-    for position in range(17):
+    """Any two different neighbours among the first 17 characters."""
+    for position in range(16):
         pair = code[position + 1] + code[position]
         swapped = code[:position] + pair + code[position + 2 :]
         if swapped != code:
