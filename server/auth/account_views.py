@@ -9,7 +9,9 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from server.auth.service import Session, User
-from server.auth.web import COOKIE, phone_user, start_web_session
+from server.auth.web import (
+    COOKIE, app_token_response, phone_user, start_web_session, user_json,
+)
 from server.errors import Invalid, NotFound
 from server.http import client_ip, parse_body, user_agent
 from server.keys import AUDIT, AUTH, LIMITS
@@ -69,20 +71,6 @@ class ChangePhone(BaseModel):
     password: str = Field(min_length=1, max_length=256)
     phone: str = Field(min_length=11, max_length=20)
     code: str = Field(min_length=4, max_length=12)
-
-
-def user_json(user: User) -> dict[str, object]:
-    """What a client may know of its own account."""
-    return {
-        "id": user.id,
-        "username": user.username,
-        "name": user.name,
-        "display_name": user.display_name,
-        "phone": user.masked_phone,
-        "email": user.email,
-        "user_type": user.user_type,
-        "avatar": user.avatar_url,
-    }
 
 
 def session_json(session: Session, current: str) -> dict[str, object]:
@@ -163,14 +151,7 @@ async def _logged_in_page(request: web.Request, user: User, method: str) -> web.
 
 
 async def _logged_in_app(request: web.Request, user: User, method: str) -> web.Response:
-    token = await request.app[AUTH].open_session(
-        user, "app", ip=client_ip(request), user_agent=user_agent(request)
-    )
-    request.app[AUDIT].record("app_login", subject=user.username, user_id=user.id,
-                              ip=client_ip(request), user_agent=user_agent(request),
-                              method=method)
-    return web.json_response({"token": token, "token_type": "bearer",
-                              "user": user_json(user)})
+    return await app_token_response(request, user, method=method)
 
 
 async def register(request: web.Request) -> web.Response:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from server.auth.web import COOKIE, clear_session_cookie, phone_user
+from server.auth.web import (
+    COOKIE, app_token_response, clear_session_cookie, phone_user,
+)
 from server.errors import Unauthorized
-from server.http import bearer, client_ip, parse_body, user_agent
+from server.http import bearer, client_ip, parse_body
 from server.keys import AUDIT, AUTH, LIMITS
 
 
@@ -24,27 +26,8 @@ async def app_login(request: web.Request) -> web.Response:
     ip = client_ip(request)
     await request.app[LIMITS].hit("app_login", ip)
     body = await parse_body(request, AppLogin)
-    auth = request.app[AUTH]
-    user = await auth.authenticate(body.account, body.password)
-    agent = body.device or user_agent(request)
-    token = await auth.open_session(user, "app", ip=ip, user_agent=agent)
-    request.app[AUDIT].record("app_login", subject=user.username, user_id=user.id, ip=ip,
-                              user_agent=agent)
-    return web.json_response(
-        {
-            "token": token,
-            "token_type": "bearer",
-            "expires_in": int(auth.settings.app_token_ttl),
-            "user": {
-                "id": user.id,
-                "username": user.username,
-                "name": user.name,
-                "phone": user.masked_phone,
-                "user_type": user.user_type,
-                "avatar": user.avatar_url,
-            },
-        }
-    )
+    user = await request.app[AUTH].authenticate(body.account, body.password, ip=ip)
+    return await app_token_response(request, user, method="password", device=body.device)
 
 
 async def app_logout(request: web.Request) -> web.Response:

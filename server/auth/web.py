@@ -7,7 +7,7 @@ from aiohttp import web
 from server.auth.service import Session, User
 from server.errors import Unauthorized
 from server.http import bearer, client_ip, user_agent
-from server.keys import AUTH, SETTINGS
+from server.keys import AUDIT, AUTH, SETTINGS
 
 COOKIE = "qrl_session"
 
@@ -63,3 +63,35 @@ async def start_web_session(request: web.Request, response: web.StreamResponse, 
         user, "web", ip=client_ip(request), user_agent=user_agent(request)
     )
     set_session_cookie(response, request, token)
+
+
+def user_json(user: User) -> dict[str, object]:
+    """What a client may know of its own account."""
+    return {
+        "id": user.id,
+        "username": user.username,
+        "name": user.name,
+        "display_name": user.display_name,
+        "phone": user.masked_phone,
+        "email": user.email,
+        "user_type": user.user_type,
+        "avatar": user.avatar_url,
+    }
+
+
+async def app_token_response(request: web.Request, user: User, *, method: str,
+                             device: str = "") -> web.Response:
+    """Open an app session for user and answer with its bearer token (every app login
+    method ends here), audited with the method used."""
+    auth = request.app[AUTH]
+    ip = client_ip(request)
+    agent = device or user_agent(request)
+    token = await auth.open_session(user, "app", ip=ip, user_agent=agent)
+    request.app[AUDIT].record("app_login", subject=user.username, user_id=user.id, ip=ip,
+                              user_agent=agent, method=method)
+    return web.json_response({
+        "token": token,
+        "token_type": "bearer",
+        "expires_in": int(auth.settings.app_token_ttl),
+        "user": user_json(user),
+    })

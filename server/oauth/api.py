@@ -7,7 +7,8 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from server.auth.service import User
-from server.http import client_ip, parse_body, user_agent
+from server.auth.web import app_token_response
+from server.http import client_ip, parse_body
 from server.keys import AUDIT, AUTH, LIMITS, SETTINGS
 from server.oauth.errors import IdentityNotLinked
 from server.oauth.keys import OAUTH
@@ -76,22 +77,5 @@ async def _token_reply(
     request: web.Request, user: User, device: str, provider: str
 ) -> web.Response:
     """Open an app session and answer as POST /api/app/login does."""
-    auth = request.app[AUTH]
-    ip = client_ip(request)
-    agent = device or user_agent(request)
-    token = await auth.open_session(user, "app", ip=ip, user_agent=agent)
-    request.app[AUDIT].record("app_login", subject=user.username, user_id=user.id,
-                              ip=ip, user_agent=agent, method=f"oauth:{provider}")
-    return web.json_response({
-        "token": token,
-        "token_type": "bearer",
-        "expires_in": int(auth.settings.app_token_ttl),
-        "user": {
-            "id": user.id,
-            "username": user.username,
-            "name": user.name,
-            "phone": user.masked_phone,
-            "user_type": user.user_type,
-            "avatar": user.avatar_url,
-        },
-    })
+    return await app_token_response(request, user, method=f"oauth:{provider}",
+                                    device=device)
