@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import TypeVar
 
+import aiohttp
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
@@ -76,3 +77,14 @@ def check_origin(request: web.Request, *, required: bool) -> None:
         return
     if "Origin" not in request.headers or not is_allowed_origin(request):
         raise Forbidden("This request came from another site.", code="bad_origin")
+
+
+async def read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body of a reply from another server, refusing one larger than limit."""
+    chunks, size = [], 0
+    async for chunk in response.content.iter_chunked(16 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise aiohttp.ClientPayloadError("reply too large")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -34,8 +34,12 @@ from joserfc.jwk import KeySet
 
 from server.certification.config import IdentityConfig, load_config
 from server.certification.errors import (
-    IdentityBadReply, IdentityDisabled, IdentityRefused, IdentityUnavailable,
+    IdentityBadReply,
+    IdentityDisabled,
+    IdentityRefused,
+    IdentityUnavailable,
 )
+from server.http import read_capped
 from server.settings import Settings
 from server.uscc import BadUscc, check_uscc
 
@@ -356,7 +360,7 @@ class IdentityClient:
                 allow_redirects=False, **kwargs,
             ) as response:
                 status = response.status
-                raw = await _read_capped(response)
+                raw = await read_capped(response, MAX_REPLY)
         except (aiohttp.ClientError, TimeoutError) as err:
             log.error("identity provider unreachable at %s: %s", where,
                       type(err).__name__)
@@ -423,14 +427,3 @@ def _basic_auth(client_id: str, secret: str) -> str:
     """RFC 6749 2.3.1: both parts form-encoded, then HTTP Basic."""
     pair = f"{quote_plus(client_id)}:{quote_plus(secret)}"
     return "Basic " + base64.b64encode(pair.encode()).decode()
-
-
-async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
-    """The body, refusing one larger than MAX_REPLY."""
-    chunks, size = [], 0
-    async for chunk in response.content.iter_chunked(16 * 1024):
-        size += len(chunk)
-        if size > MAX_REPLY:
-            raise aiohttp.ClientPayloadError("reply too large")
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from server.http import read_capped
 from server.oauth.config import Provider
 from server.oauth.errors import ProviderBadReply, ProviderRejected, ProviderUnavailable
 
@@ -95,7 +96,7 @@ class ProviderClient:
                 allow_redirects=False, **kwargs,
             ) as response:
                 status = response.status
-                raw = await _read_capped(response)
+                raw = await read_capped(response, MAX_REPLY)
         except (aiohttp.ClientError, TimeoutError) as err:
             log.error("%s unreachable at %s: %s", provider.name, url.split("?")[0],
                       type(err).__name__)
@@ -111,14 +112,3 @@ class ProviderClient:
             log.warning("%s answered %d with no JSON object", provider.name, status)
             raise ProviderBadReply()
         return status, body
-
-
-async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
-    """The body, refusing one larger than MAX_REPLY."""
-    chunks, size = [], 0
-    async for chunk in response.content.iter_chunked(16 * 1024):
-        size += len(chunk)
-        if size > MAX_REPLY:
-            raise aiohttp.ClientPayloadError("reply too large")
-        chunks.append(chunk)
-    return b"".join(chunks)
