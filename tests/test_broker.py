@@ -144,6 +144,30 @@ async def test_dead_subscription_is_detected_and_rebuilt() -> None:
         await broker.close()
 
 
+async def test_deployments_on_other_databases_do_not_hear_each_other() -> None:
+    """Redis pub/sub ignores database numbers; the broker's channel prefix does not."""
+    ours = RedisBroker(REDIS_URL)
+    other_url = REDIS_URL.rsplit("/", 1)[0] + "/9"
+    theirs = RedisBroker(other_url)
+    await ours.start()
+    await theirs.start()
+    heard: list[str | None] = []
+    try:
+        hub = Hub(ours)
+        await hub.add("notify:1", heard.append)
+        await theirs.publish("notify:1", "not for you")
+        await ours.publish("notify:1", "for you")
+        for _ in range(50):
+            if heard:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
+        assert heard == ["for you"]
+    finally:
+        await ours.close()
+        await theirs.close()
+
+
 async def test_broker_down_is_unavailable_not_a_crash() -> None:
     from server.errors import Unavailable
 

@@ -99,10 +99,14 @@ class RedisBroker(Broker):
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
             max_connections=64,
         )
+        # Pub/sub channels are global to a Redis server, not per database: prefix
+        # them with the database number so deployments sharing a server (each on
+        # its own database) never hear each other.
+        self._ns = f"db{self._client.connection_pool.connection_kwargs.get('db', 0)}:"
         self._transition = self._client.register_script(TRANSITION)
         self._add_member = self._client.register_script(ADD_MEMBER)
         self._incr = self._client.register_script(INCR)
-        self._control = f"ctl:probe:{os.getpid()}:{secrets.token_hex(4)}"
+        self._control = f"{self._ns}ctl:probe:{os.getpid()}:{secrets.token_hex(4)}"
         self._channels: set[str] = set()
         self._waiting: dict[str, asyncio.Future[None]] = {}
         self._pubsub: PubSub | None = None
@@ -142,7 +146,7 @@ class RedisBroker(Broker):
 
     async def _open_subscription(self) -> None:
         self._pubsub = self._client.pubsub()
-        channels = [self._control, *self._channels]
+        channels = [self._control, *(self._ns + c for c in self._channels)]
         await self._pubsub.subscribe(*channels)
         self._last_probe = time.monotonic()
         self._reader = asyncio.create_task(self._read_forever(self._pubsub))
@@ -162,9 +166,9 @@ class RedisBroker(Broker):
                 if channel == self._control:
                     self._last_probe = time.monotonic()
                 else:
-                    self.on_message(channel, message["data"])
+                    self.on_message(channel.removeprefix(self._ns), message["data"])
             elif kind == "subscribe":
-                waiter = self._waiting.pop(channel, None)
+                waiter = self._waiting.pop(channel.removeprefix(self._ns), None)
                 if waiter is not None and not waiter.done():
                     waiter.set_result(None)
 
@@ -172,7 +176,7 @@ class RedisBroker(Broker):
         while True:
             await asyncio.sleep(PROBE_INTERVAL)
             with contextlib.suppress(Unavailable):
-                await self.publish(self._control, "probe")
+                await self._call(lambda: self._client.publish(self._control, "probe"))
             if time.monotonic() - self._last_probe > PROBE_INTERVAL * PROBE_MISSES:
                 await self._resubscribe()
 
@@ -243,13 +247,13 @@ class RedisBroker(Broker):
     ) -> tuple[bool, dict[str, Any] | None]:
         """The TRANSITION script: compare, merge, bump, publish in one step."""
         ms = 0 if ttl is None else max(1, int(ttl * 1000))
-        args = [json.dumps(list(allowed)), json.dumps(changes), channel, ms]
+        args = [json.dumps(list(allowed)), json.dumps(changes), self._ns + channel, ms]
         ok, raw = await self._call(lambda: self._transition(keys=[key], args=args))
         return bool(ok), (json.loads(raw) if raw else None)
 
     async def publish(self, channel: str, data: str) -> None:
         """PUBLISH."""
-        await self._call(lambda: self._client.publish(channel, data))
+        await self._call(lambda: self._client.publish(self._ns + channel, data))
 
     async def subscribe(self, channel: str) -> None:
         """SUBSCRIBE and wait for Redis to confirm it, so nothing published after
@@ -261,7 +265,7 @@ class RedisBroker(Broker):
         if waiter is None:
             waiter = asyncio.get_running_loop().create_future()
             self._waiting[channel] = waiter
-        await self._call(lambda: self._pubsub.subscribe(channel))  # type: ignore[union-attr]
+        await self._call(lambda: self._pubsub.subscribe(self._ns + channel))  # type: ignore[union-attr]
         try:
             await asyncio.wait_for(asyncio.shield(waiter), timeout=5)
         except TimeoutError as err:
@@ -271,7 +275,7 @@ class RedisBroker(Broker):
         """UNSUBSCRIBE."""
         self._channels.discard(channel)
         if self._pubsub is not None:
-            await self._call(lambda: self._pubsub.unsubscribe(channel))  # type: ignore[union-attr]
+            await self._call(lambda: self._pubsub.unsubscribe(self._ns + channel))  # type: ignore[union-attr]
 
     def limits_storage(self) -> Storage:
         """The limits library's Redis storage, through redis-py as well."""
