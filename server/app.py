@@ -22,6 +22,9 @@ from server.broker import create_broker
 from server.certification import routes as certification_routes
 from server.certification.oidc import IdentityClient
 from server.certification.service import Certification
+from server.declarations import routes as declaration_routes
+from server.declarations.service import Declarations
+from server.declarations.storage import LocalStorage
 from server.broker.hub import Hub
 from server.errors import error_middleware
 from server.http import check_origin
@@ -29,6 +32,7 @@ from server.keys import (
     AUDIT, AUTH, BROKER, CERT, CLOCK, DELIVERY, ENGINE, HUB, IDENTITY, LIMITS, NOTIFY, QR,
     SETTINGS, SOCKETS, Clock,
 )
+from server.keys import DECLARATIONS, ZONE
 from server.oauth import routes as oauth_routes
 from server.portal import routes as portal_routes
 from server.qr import routes as qr_routes
@@ -38,6 +42,8 @@ from server.qr.service import QrService
 from server.ratelimit import RateLimits
 from server.settings import Settings
 from server.ws import routes as ws_routes
+from server.zone import routes as zone_routes
+from server.zone.service import Zone
 
 ROOT = Path(__file__).resolve().parent.parent
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -98,6 +104,12 @@ async def backends(app: web.Application) -> AsyncIterator[None]:
         app[QR] = QrService(broker=broker, hub=hub, **services)
         app[CERT] = Certification(engine=engine, audit=audit, notify=notify)
         app[IDENTITY] = identity = IdentityClient.from_settings(settings, clock=app[CLOCK])
+        app[ZONE] = Zone(engine=engine, audit=audit, clock=app[CLOCK])
+        app[DECLARATIONS] = Declarations(
+            engine=engine, audit=audit, notify=notify, cert=app[CERT], clock=app[CLOCK],
+            storage=LocalStorage.from_settings(settings),
+            max_bytes=settings.attachment_max_bytes,
+        )
         try:
             async for _ in audit.run():
                 yield
@@ -134,6 +146,8 @@ def create_app(
     notify_routes.setup(app)
     certification_routes.setup(app)
     oauth_routes.setup(app)
+    zone_routes.setup(app)
+    declaration_routes.setup(app)
     openapi.setup(app)
     app.router.add_static("/static", Path(__file__).parent / "static", name="static")
     return app

@@ -120,6 +120,25 @@ def create_user(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def seed_programs(settings: Settings, days: int) -> int:
+    """qrlogin programs seed: add the 高精尖 program, its guide and short link."""
+    from server.app import create_app
+    from server.keys import ZONE
+
+    async def run() -> int:
+        app = create_app(settings, migrate=settings.is_development)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        try:
+            created = await app[ZONE].seed(days=days)
+        finally:
+            await runner.cleanup()
+        print(f"seeded {created}" if created else "nothing to seed: it is all there")
+        return 0
+
+    return asyncio.run(run())
+
+
 def settings_table(settings: Settings) -> str:
     """A Markdown table of the settings in force; secrets show masked."""
     lines = ["| Variable | Default | Current | What it does |", "|---|---|---|---|"]
@@ -160,7 +179,7 @@ def parser() -> argparse.ArgumentParser:
     )
     identity.add_argument("--host", default="127.0.0.1", help="address to listen on")
     identity.add_argument("--port", type=int, default=9200, help="port to listen on")
-    identity.add_argument("--data", help="SQLite file for its accounts; memory if left out")
+    identity.add_argument("--data", help="SQLite file for its data; memory if left out")
     identity.add_argument("--issuer", help="public URL; default http://HOST:PORT")
     identity.add_argument("--client-id", help="the client it knows (qrlogin-portal)")
     identity.add_argument("--client-secret", help="that client's secret")
@@ -184,6 +203,12 @@ def parser() -> argparse.ArgumentParser:
     staff_create.add_argument("--phone")
     staff_create.add_argument("--password", help="prompted for when left out")
     staff_create.add_argument("--display-name")
+    programs = commands.add_parser("programs", help="manage the declaration zone")
+    programs_commands = programs.add_subparsers(dest="action", required=True)
+    seed = programs_commands.add_parser(
+        "seed", help="add 北京市高精尖产业发展资金申报, its guide and short link (idempotent)"
+    )
+    seed.add_argument("--days", type=int, default=90, help="days the window stays open")
     return top
 
 
@@ -222,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_migrate(settings))
             print("database is up to date")
             return 0
+        if args.command == "programs":
+            return seed_programs(settings, args.days)
         return create_user(settings, args)
     except ConfigError as err:
         print(f"qrlogin: {err}", file=sys.stderr)

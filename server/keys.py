@@ -16,12 +16,14 @@ from server.delivery import Delivery
 from server.ratelimit import RateLimits
 from server.settings import Settings
 
-if TYPE_CHECKING:
-    from server.auth.service import AuthService
-    from server.certification.oidc import IdentityClient
-    from server.certification.service import Certification
-    from server.notify.service import Notifications
-    from server.qr.service import QrService
+if TYPE_CHECKING:  # the services import this module, so name them as strings
+    from server.auth.service import AuthService  # noqa: F401
+    from server.certification.oidc import IdentityClient  # noqa: F401
+    from server.certification.service import Certification  # noqa: F401
+    from server.declarations.service import Declarations  # noqa: F401
+    from server.notify.service import Notifications  # noqa: F401
+    from server.qr.service import QrService  # noqa: F401
+    from server.zone.service import Zone  # noqa: F401
 
 Clock = Callable[[], float]
 
@@ -38,4 +40,6 @@ QR = web.AppKey("qr", "QrService")
 NOTIFY = web.AppKey("notify", "Notifications")
 CERT = web.AppKey("cert", "Certification")
 IDENTITY = web.AppKey("identity", "IdentityClient")
+ZONE = web.AppKey("zone", "Zone")
+DECLARATIONS = web.AppKey("declarations", "Declarations")
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])

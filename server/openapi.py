@@ -20,6 +20,9 @@ from server.auth.views import AppLogin
 from server.oauth.api import AppOAuthCode, AppOAuthLink
 from server.certification.views import Rejection, UnbindRequest
 from server.qr.views import CreateSession, Redeem
+from server.declarations.staff import ReviewComment
+from server.declarations.views import DeclarationFields, NewDeclaration
+from server.zone.staff import GuideForm, ProgramForm, ProgramStatus, ShortLinkForm
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -62,6 +65,20 @@ WAIT = {"name": "wait", "in": "query", "schema": {"type": "number", "minimum": 0
 SINCE = {"name": "since", "in": "query", "schema": {"type": "integer"}}
 PROVIDER = {"name": "provider", "in": "path", "required": True,
             "schema": {"type": "string"}}
+
+PROGRAM_ID = {"name": "program_id", "in": "path", "required": True,
+              "schema": {"type": "integer"}}
+DECLARATION_ID = {"name": "declaration_id", "in": "path", "required": True,
+                  "schema": {"type": "integer"}}
+ATTACHMENT_ID = {"name": "attachment_id", "in": "path", "required": True,
+                 "schema": {"type": "integer"}}
+PROGRAM_FILTERS = (
+    {"name": "q", "in": "query", "schema": {"type": "string"}},
+    {"name": "department", "in": "query", "schema": {"type": "string"}},
+    {"name": "state", "in": "query",
+     "schema": {"type": "string", "enum": ["upcoming", "open", "closed"]}},
+)
+ONE_DECLARATION = "/api/declarations/{declaration_id}"
 
 PATHS: dict[str, dict[str, Any]] = {
     "/healthz": {"get": _op("Liveness")},
@@ -208,10 +225,102 @@ PATHS: dict[str, dict[str, Any]] = {
     },
 }
 
+PATHS.update({
+    "/api/app/home": {
+        "get": _op("App home entries: 一体化申报平台, open or sent to certification first",
+                   security="app", errors=(401,))
+    },
+    "/api/programs": {
+        "get": _op("Published programs (申报项目), searched and filtered; certified only",
+                   security="app", params=PROGRAM_FILTERS, errors=(401, 403))
+    },
+    "/api/programs/{program_id}": {
+        "get": _op("One program with its sanitised notice", security="app",
+                   params=(PROGRAM_ID,), errors=(401, 403, 404))
+    },
+    "/api/staff/programs": {
+        "get": _op("Staff: every program", security="app", errors=(401, 403)),
+        "post": _op("Staff: add a program (notice HTML is sanitised)", body=ProgramForm,
+                    ok=201, security="app", errors=(400, 401, 403, 422)),
+    },
+    "/api/staff/programs/{program_id}": {
+        "put": _op("Staff: replace a program", body=ProgramForm, security="app",
+                   params=(PROGRAM_ID,), errors=(400, 401, 403, 404, 422))
+    },
+    "/api/staff/programs/{program_id}/status": {
+        "post": _op("Staff: publish, archive or unpublish", body=ProgramStatus,
+                    security="app", params=(PROGRAM_ID,),
+                    errors=(400, 401, 403, 404, 422))
+    },
+    "/api/staff/guides/{slug}": {
+        "put": _op("Staff: write a guide page (e.g. 高精尖资金申报引导)", body=GuideForm,
+                   security="app", errors=(400, 401, 403, 409, 422),
+                   params=({"name": "slug", "in": "path", "required": True,
+                            "schema": {"type": "string"}},))
+    },
+    "/api/staff/short-links": {
+        "get": _op("Staff: short links and their hits", security="app",
+                   errors=(401, 403)),
+        "post": _op("Staff: create or retarget a short link", body=ShortLinkForm,
+                    ok=201, security="app", errors=(400, 401, 403, 409, 422)),
+    },
+    "/api/declarations": {
+        "get": _op("My enterprise's declarations", security="app", errors=(401,)),
+        "post": _op("Start a draft for an open program", body=NewDeclaration, ok=201,
+                    security="app", errors=(400, 401, 403, 404, 409, 410, 422)),
+    },
+    ONE_DECLARATION: {
+        "get": _op("A declaration with its status history and attachments",
+                   security="app", params=(DECLARATION_ID,), errors=(401, 404)),
+        "patch": _op("Save as draft: only the fields sent change",
+                     body=DeclarationFields, security="app", params=(DECLARATION_ID,),
+                     errors=(400, 401, 404, 409, 422)),
+    },
+    ONE_DECLARATION + "/submit": {
+        "post": _op("Submit once, inside the window; 422 names every wrong field",
+                    security="app", params=(DECLARATION_ID,),
+                    errors=(401, 404, 409, 410, 422))
+    },
+    ONE_DECLARATION + "/withdraw": {
+        "post": _op("Withdraw a submitted declaration before review starts",
+                    security="app", params=(DECLARATION_ID,), errors=(401, 404, 409))
+    },
+    ONE_DECLARATION + "/attachments": {
+        "post": _op("Upload an attachment: the raw file is the body (PDF, PNG, JPG by "
+                    "content), ?name= gives its file name", ok=201, security="app",
+                    params=(DECLARATION_ID, {"name": "name", "in": "query",
+                                             "schema": {"type": "string"}}),
+                    errors=(401, 404, 409, 413, 415, 422))
+    },
+    ONE_DECLARATION + "/attachments/{attachment_id}": {
+        "get": _op("Download an attachment (checked against its sha256)",
+                   security="app", params=(DECLARATION_ID, ATTACHMENT_ID),
+                   ok_type="application/octet-stream", errors=(401, 404, 503)),
+        "delete": _op("Delete an attachment of an editable declaration",
+                      security="app", params=(DECLARATION_ID, ATTACHMENT_ID),
+                      errors=(401, 404, 409)),
+    },
+    "/api/staff/declarations": {
+        "get": _op("Staff: declarations by ?status=", security="app", errors=(401, 403))
+    },
+    "/api/staff/declarations/{declaration_id}/{action}": {
+        "post": _op("Staff: accept (start review), return or reject with a comment, "
+                    "approve", body=ReviewComment, security="app",
+                    params=(DECLARATION_ID, {"name": "action", "in": "path",
+                                             "required": True, "schema": {
+                                                 "type": "string", "enum": [
+                                                     "accept", "return", "approve",
+                                                     "reject"]}}),
+                    errors=(400, 401, 403, 404, 409, 422))
+    },
+})
+
 MODELS: tuple[type[BaseModel], ...] = (
     CreateSession, Redeem, AppLogin, CodeRequest, Register, CodeLogin, Reset, Profile,
     ChangePassword, ChangePhone, AppOAuthCode, AppOAuthLink,
     UnbindRequest, Rejection,
+    ProgramForm, ProgramStatus, GuideForm, ShortLinkForm, DeclarationFields,
+    NewDeclaration, ReviewComment,
 )
 
 

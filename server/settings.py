@@ -164,10 +164,13 @@ class Settings(BaseSettings):
     )
 
     attachment_dir: str = Field(
-        "", description="folder for declaration attachments; empty means VAR_DIR/attachments"
+        "",
+        description="folder for declaration attachments; empty means VAR_DIR/attachments",
     )
     attachment_max_bytes: int = Field(
-        10 * 1024 * 1024, ge=1024, description="largest declaration attachment, in bytes"
+        10 * 1024 * 1024,
+        ge=1024,
+        description="largest declaration attachment, in bytes",
     )
 
     @field_validator("public_url")

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from server.auth.web import current_user, start_web_session
+from server.declarations.views import home_context
 from server.errors import Locked, Unauthorized
 from server.http import client_ip, user_agent
 from server.pages import render
@@ -83,7 +84,8 @@ async def declare_home(request: web.Request) -> web.Response:
     user = await current_user(request)
     if user is None:
         raise web.HTTPFound("/declare/login")
-    return render("declare/home.html", request, {"user": user})
+    context = {"user": user, **await home_context(request, user)}
+    return render("declare/home.html", request, context)
 
 
 async def mobile_login_page(request: web.Request) -> web.Response:

@@ -156,7 +156,7 @@
           const ok = form.querySelector(".form-ok");
           ok.textContent = form.dataset.done;
           ok.classList.remove("hidden");
-          form.reset();
+          if (!form.hasAttribute("data-keep")) form.reset();
         }
       } catch (err) {
         showError(form, err);
