@@ -121,6 +121,8 @@
     finished = false;
     root.dataset.qr = session.id;
     image.src = session.image_url;
+    const devLink = document.getElementById("qr-dev-link");
+    if (devLink) devLink.href = session.qr_url; // development: be the phone in a tab
     render({ state: "pending" });
     watch();
   }
