@@ -279,6 +279,8 @@ class RedisBroker(Broker):
 
     def limits_storage(self) -> Storage:
         """The limits library's Redis storage, through redis-py as well."""
+        # On our own pool, so closing the broker closes its connections too.
         return RedisStorage(
-            "async+" + self._url, implementation="redispy", key_prefix="limits"
+            "async+" + self._url, implementation="redispy", key_prefix="limits",
+            connection_pool=self._client.connection_pool,
         )
