@@ -7,16 +7,21 @@ import time
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from server.errors import RateLimited, Unavailable
 
 
 class RateLimits:
-    """Named limits ("qr_create" → "60/minute"), each hit keyed by who is asking."""
+    """Named limits ("qr_create" → "60/minute"), each hit keyed by who is asking.
+
+    A sliding window counter: two counters per key, whatever the limit. A moving
+    window keeps one entry per hit, which under a high limit costs memory and time
+    on every request.
+    """
 
     def __init__(self, storage: Storage, rules: dict[str, str]) -> None:
-        self._limiter = MovingWindowRateLimiter(storage)
+        self._limiter = SlidingWindowCounterRateLimiter(storage)
         self._rules: dict[str, RateLimitItem] = {
             name: parse(rule) for name, rule in rules.items()
         }
