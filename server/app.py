@@ -17,27 +17,41 @@ from server.auth import routes as auth_routes
 from server.auth.codes import Codes
 from server.auth.csrf import csrf_middleware
 from server.auth.service import AuthService
-from server.delivery import Delivery
 from server.broker import create_broker
+from server.broker.hub import Hub
 from server.certification import routes as certification_routes
 from server.certification.oidc import IdentityClient
 from server.certification.service import Certification
 from server.declarations import routes as declaration_routes
 from server.declarations.service import Declarations
 from server.declarations.storage import LocalStorage
-from server.broker.hub import Hub
+from server.delivery import Delivery
 from server.errors import error_middleware
 from server.http import check_origin
 from server.keys import (
-    AUDIT, AUTH, BROKER, CERT, CLOCK, DELIVERY, ENGINE, HUB, IDENTITY, LIMITS, NOTIFY, QR,
-    SETTINGS, SOCKETS, Clock,
+    AUDIT,
+    AUTH,
+    BROKER,
+    CERT,
+    CLOCK,
+    DECLARATIONS,
+    DELIVERY,
+    ENGINE,
+    HUB,
+    IDENTITY,
+    LIMITS,
+    NOTIFY,
+    QR,
+    SETTINGS,
+    SOCKETS,
+    ZONE,
+    Clock,
 )
-from server.keys import DECLARATIONS, ZONE
+from server.notify import routes as notify_routes
+from server.notify.service import Notifications
 from server.oauth import routes as oauth_routes
 from server.portal import routes as portal_routes
 from server.qr import routes as qr_routes
-from server.notify import routes as notify_routes
-from server.notify.service import Notifications
 from server.qr.service import QrService
 from server.ratelimit import RateLimits
 from server.settings import Settings

@@ -14,14 +14,20 @@ from pydantic import BaseModel
 
 from server import __version__
 from server.auth.account_views import (
-    ChangePassword, ChangePhone, CodeLogin, CodeRequest, Profile, Register, Reset,
+    ChangePassword,
+    ChangePhone,
+    CodeLogin,
+    CodeRequest,
+    Profile,
+    Register,
+    Reset,
 )
 from server.auth.views import AppLogin
-from server.oauth.api import AppOAuthCode, AppOAuthLink
 from server.certification.views import Rejection, UnbindRequest
-from server.qr.views import CreateSession, Redeem
 from server.declarations.staff import ReviewComment
 from server.declarations.views import DeclarationFields, NewDeclaration
+from server.oauth.api import AppOAuthCode, AppOAuthLink
+from server.qr.views import CreateSession, Redeem
 from server.zone.staff import GuideForm, ProgramForm, ProgramStatus, ShortLinkForm
 
 ERROR = {"$ref": "#/components/schemas/Error"}

@@ -15,7 +15,13 @@ from server.keys import AUTH, BROKER, DELIVERY, ENGINE
 from server.tables import consents
 from tests.conftest import FakeClock
 from tests.helpers import (
-    PASSWORD, assert_error, csrf, make_user, outbox_code, phone_login, request_code,
+    PASSWORD,
+    assert_error,
+    csrf,
+    make_user,
+    outbox_code,
+    phone_login,
+    request_code,
     solve_captcha,
 )
 

@@ -16,7 +16,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.browser import (  # noqa: F401  (fixtures)
-    Screenshots, base_url, browser, mobile, page_errors, pc, playwright, screenshots,
+    Screenshots,
+    base_url,
+    browser,
+    mobile,
+    page_errors,
+    pc,
+    playwright,
+    screenshots,
 )
 from tests.helpers import PASSWORD, make_user, phone, phone_login
 

@@ -11,7 +11,14 @@ from aiohttp.test_utils import TestClient
 
 from server.keys import BROKER
 from tests.browser import (  # noqa: F401  (fixtures)
-    Screenshots, base_url, browser, mobile, page_errors, pc, playwright, screenshots,
+    Screenshots,
+    base_url,
+    browser,
+    mobile,
+    page_errors,
+    pc,
+    playwright,
+    screenshots,
 )
 from tests.helpers import PASSWORD, make_user, outbox_code
 

@@ -15,7 +15,14 @@ from aiohttp.test_utils import TestClient
 
 from server.keys import AUTH
 from tests.browser import (  # noqa: F401  (fixtures)
-    Screenshots, base_url, browser, mobile, page_errors, pc, playwright, screenshots,
+    Screenshots,
+    base_url,
+    browser,
+    mobile,
+    page_errors,
+    pc,
+    playwright,
+    screenshots,
 )
 from tests.conftest import free_port
 from tests.helpers import PASSWORD

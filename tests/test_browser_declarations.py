@@ -13,7 +13,14 @@ from aiohttp.test_utils import TestClient
 
 from server.keys import ZONE
 from tests.browser import (  # noqa: F401  (fixtures)
-    Screenshots, base_url, browser, mobile, page_errors, pc, playwright, screenshots,
+    Screenshots,
+    base_url,
+    browser,
+    mobile,
+    page_errors,
+    pc,
+    playwright,
+    screenshots,
 )
 from tests.helpers import PASSWORD, phone, phone_login
 from tests.zone_helpers import certified, staff_member

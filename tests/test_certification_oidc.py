@@ -25,14 +25,22 @@ from joserfc.jwk import KeySet, RSAKey
 
 from server.certification.config import load_config, production_problems
 from server.certification.errors import (
-    IdentityBadReply, IdentityDisabled, IdentityRefused, IdentityUnavailable,
+    IdentityBadReply,
+    IdentityDisabled,
+    IdentityRefused,
+    IdentityUnavailable,
 )
 from server.certification.oidc import IdentityClient, new_auth_request
 from server.settings import ConfigError, load_settings
 from server.standin.identity_core import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from tests.conftest import free_port
 from tests.identity_helpers import (
-    REDIRECT_URI, Account, code_for, new_account, register, run_standin,
+    REDIRECT_URI,
+    Account,
+    code_for,
+    new_account,
+    register,
+    run_standin,
 )
 
 pytestmark = pytest.mark.slow

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
-from alembic.migration import MigrationContext
 from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 
 from server.database import alembic_config
 from server.tables import metadata

@@ -29,7 +29,7 @@ from aiohttp.test_utils import TestClient
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from server.auth.service import hash_token
+from server.auth.sessions import hash_token
 from server.keys import AUDIT, AUTH, BROKER, ENGINE
 from server.oauth import store
 from server.oauth.config import parse_providers

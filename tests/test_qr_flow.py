@@ -9,7 +9,13 @@ from aiohttp.test_utils import TestClient
 from server.auth.web import COOKIE
 from server.qr.service import ID_BYTES
 from tests.helpers import (
-    assert_error, make_user, new_session, next_frame, phone, phone_login, watch,
+    assert_error,
+    make_user,
+    new_session,
+    next_frame,
+    phone,
+    phone_login,
+    watch,
 )
 
 

@@ -11,7 +11,15 @@ from aiohttp.test_utils import TestClient
 
 from server.keys import SETTINGS
 from tests.conftest import FakeClock
-from tests.helpers import assert_error, make_user, new_session, next_frame, phone, phone_login, watch
+from tests.helpers import (
+    assert_error,
+    make_user,
+    new_session,
+    next_frame,
+    phone,
+    phone_login,
+    watch,
+)
 
 
 async def test_socket_from_a_foreign_origin_is_refused(client: TestClient) -> None:

@@ -14,7 +14,14 @@ import aiohttp
 import pytest
 import websockets
 
-from tests.conftest import PG_URL, REDIS_URL, clean_postgres, clean_redis, free_port, prepare_postgres
+from tests.conftest import (
+    PG_URL,
+    REDIS_URL,
+    clean_postgres,
+    clean_redis,
+    free_port,
+    prepare_postgres,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -22,8 +22,15 @@ from server.certification.errors import IdentityRefused
 from server.certification.oidc import IdentityClient, new_auth_request
 from server.settings import load_settings
 from tests.identity_helpers import (
-    REDIRECT_URI, Account, authorize, browser, code_for, hidden_value, new_account,
-    register, run_standin,
+    REDIRECT_URI,
+    Account,
+    authorize,
+    browser,
+    code_for,
+    hidden_value,
+    new_account,
+    register,
+    run_standin,
 )
 
 pytestmark = pytest.mark.slow

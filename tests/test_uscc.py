@@ -8,8 +8,14 @@ from hypothesis import strategies as st
 
 from server.errors import Invalid
 from server.uscc import (
-    ALPHABET, RULES, BadUscc, check_character, check_uscc, is_valid_uscc,
-    normalise_uscc, organisation_check_character,
+    ALPHABET,
+    RULES,
+    BadUscc,
+    check_character,
+    check_uscc,
+    is_valid_uscc,
+    normalise_uscc,
+    organisation_check_character,
 )
 
 # Codes printed on the business licences of well-known organisations (public

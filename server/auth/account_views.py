@@ -8,9 +8,14 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from server.auth.service import Session, User
+from server.auth.service import User
+from server.auth.sessions import Session
 from server.auth.web import (
-    COOKIE, app_token_response, phone_user, start_web_session, user_json,
+    COOKIE,
+    app_token_response,
+    phone_user,
+    start_web_session,
+    user_json,
 )
 from server.errors import Invalid, NotFound
 from server.http import client_ip, parse_body, user_agent

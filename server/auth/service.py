@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
-import secrets
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,16 +15,16 @@ from server.audit import Audit
 from server.auth import store
 from server.auth.codes import Codes, normalise_email
 from server.auth.passwords import check_password_rules, hash_password, verify_password
+from server.auth.sessions import Sessions
 from server.broker import Broker
 from server.delivery import Delivery, Message
-from server.errors import Conflict, Invalid, Locked, NotFound, Unauthorized
+from server.errors import Conflict, Invalid, Locked, Unauthorized
 from server.keys import Clock
 from server.notify.service import Notifications
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SessionKind = Literal["web", "app"]
 
 USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{2,31}")
 MAINLAND_MOBILE = re.compile(r"1[3-9]\d{9}")
@@ -75,23 +73,6 @@ class User:
         return f"{self.phone[:3]}****{self.phone[-4:]}" if self.phone else ""
 
 
-@dataclass(frozen=True, slots=True)
-class Session:
-    """A browser session or an app token, as stored in the broker."""
-
-    token_hash: str
-    user_id: int
-    kind: SessionKind
-    created_at: float
-    ip: str
-    user_agent: str
-
-    @property
-    def public_id(self) -> str:
-        """A name for the session that is safe to show and cannot log anyone in."""
-        return self.token_hash[:16]
-
-
 def mask(name: str) -> str:
     """Hide all but the ends: 张三 → 张*, 张小三 → 张*三, alice → a***e."""
     if len(name) <= 1:
@@ -99,11 +80,6 @@ def mask(name: str) -> str:
     if len(name) == 2:
         return name[0] + "*"
     return name[0] + "*" * min(len(name) - 2, 4) + name[-1]
-
-
-def hash_token(token: str) -> str:
-    """Tokens are stored only as this hash, so a broker dump logs nobody in."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def channel_is_email(destination: str) -> bool:
@@ -127,7 +103,7 @@ def normalise_phone(phone: str) -> str:
     return digits
 
 
-class AuthService:
+class AuthService(Sessions):
     """Accounts and sessions over the database and the broker."""
 
     def __init__(
@@ -390,80 +366,3 @@ class AuthService:
         updated = await self.get_user(user.id)
         assert updated is not None
         return updated
-
-    # -- sessions ----------------------------------------------------------------
-
-    async def open_session(
-        self, user: User, kind: SessionKind, *, ip: str, user_agent: str
-    ) -> str:
-        """Mint a 256-bit token, store its hash, and return the token once."""
-        token = secrets.token_urlsafe(32)
-        token_hash = hash_token(token)
-        ttl = self.settings.session_ttl if kind == "web" else self.settings.app_token_ttl
-        record = {
-            "user_id": user.id,
-            "kind": kind,
-            "created_at": self._clock(),
-            "ip": ip,
-            "user_agent": user_agent[:256],
-        }
-        await self._broker.put(store.session_key(token_hash), json.dumps(record), ttl)
-        await self._broker.add_member(store.user_sessions_key(user.id), token_hash, ttl)
-        return token
-
-    async def resolve(self, token: str | None, kind: SessionKind) -> tuple[User, Session]:
-        """The live session behind token and its user, or Unauthorized."""
-        if not token or len(token) > 128:
-            raise Unauthorized()
-        token_hash = hash_token(token)
-        raw = await self._broker.get(store.session_key(token_hash))
-        if raw is None:
-            raise Unauthorized("The session has ended; log in again.", code="session_ended")
-        record = json.loads(raw)
-        if record["kind"] != kind:
-            raise Unauthorized()
-        user = await self.get_user(record["user_id"])
-        if user is None:
-            raise Unauthorized("The account no longer exists.", code="session_ended")
-        return user, Session(token_hash=token_hash, **record)
-
-    async def revoke(self, token: str | None) -> None:
-        """End one session; an unknown token is already ended."""
-        if not token or len(token) > 128:
-            return
-        await self._end(hash_token(token))
-
-    async def _end(self, token_hash: str) -> None:
-        raw = await self._broker.take(store.session_key(token_hash))
-        if raw is not None:
-            user_id = json.loads(raw)["user_id"]
-            await self._broker.remove_member(store.user_sessions_key(user_id), token_hash)
-
-    async def sessions(self, user: User) -> list[Session]:
-        """The user's live browser sessions and app tokens, newest first."""
-        found = []
-        for token_hash in await self._broker.members(store.user_sessions_key(user.id)):
-            raw = await self._broker.get(store.session_key(token_hash))
-            if raw is None:
-                await self._broker.remove_member(store.user_sessions_key(user.id), token_hash)
-                continue
-            found.append(Session(token_hash=token_hash, **json.loads(raw)))
-        return sorted(found, key=lambda s: s.created_at, reverse=True)
-
-    async def revoke_by_id(self, user: User, session_id: str) -> None:
-        """End one of the user's sessions, named by its public id."""
-        for session in await self.sessions(user):
-            if session.public_id == session_id:
-                await self._end(session.token_hash)
-                self._audit.record("session_revoked", subject=user.username, user_id=user.id)
-                return
-        raise NotFound("No such session.", code="unknown_session")
-
-    async def revoke_all(self, user: User, *, keep: str | None = None) -> int:
-        """End every session and app token of the user but keep (a token hash)."""
-        ended = 0
-        for token_hash in await self._broker.members(store.user_sessions_key(user.id)):
-            if token_hash != keep:
-                await self._end(token_hash)
-                ended += 1
-        return ended

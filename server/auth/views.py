@@ -6,7 +6,10 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from server.auth.web import (
-    COOKIE, app_token_response, clear_session_cookie, phone_user,
+    COOKIE,
+    app_token_response,
+    clear_session_cookie,
+    phone_user,
 )
 from server.errors import Unauthorized
 from server.http import bearer, client_ip, parse_body

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.auth.service import Session, User
+from server.auth.service import User
+from server.auth.sessions import Session
 from server.errors import Unauthorized
 from server.http import bearer, client_ip, user_agent
 from server.keys import AUDIT, AUTH, SETTINGS

@@ -21,7 +21,8 @@ from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.auth.service import AuthService, User, hash_token
+from server.auth.service import AuthService, User
+from server.auth.sessions import hash_token
 from server.broker import Broker
 from server.errors import AppError
 from server.keys import Clock
@@ -30,7 +31,11 @@ from server.oauth import store
 from server.oauth.client import Profile, ProviderClient
 from server.oauth.config import Provider
 from server.oauth.errors import (
-    IdentityTaken, LinkExpired, ProviderDenied, StateMismatch, StateMissing,
+    IdentityTaken,
+    LinkExpired,
+    ProviderDenied,
+    StateMismatch,
+    StateMissing,
     UnknownProvider,
 )
 from server.settings import Settings

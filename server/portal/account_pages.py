@@ -9,8 +9,8 @@ from server.auth.web import current_user
 from server.errors import NotFound
 from server.keys import CERT, DELIVERY, SETTINGS
 from server.pages import render
-from server.settings import Settings
 from server.portal.views import safe_next
+from server.settings import Settings
 
 TERMS = (
     "本协议是您与北京市中小企业公共服务平台之间关于使用平台服务的约定。",

@@ -11,8 +11,8 @@ from server.auth.web import current_user, start_web_session
 from server.declarations.views import home_context
 from server.errors import Locked, Unauthorized
 from server.http import client_ip, user_agent
-from server.pages import render
 from server.keys import AUDIT, AUTH, LIMITS, QR, SETTINGS
+from server.pages import render
 
 
 def safe_next(value: str | None, default: str) -> str:

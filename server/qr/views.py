@@ -10,8 +10,8 @@ from server.auth.web import phone_user, start_web_session
 from server.errors import BadRequest
 from server.http import bearer, client_ip, parse_body, user_agent
 from server.keys import AUTH, LIMITS, NOTIFY, QR, SETTINGS
-from server.qr.service import describe_agent
 from server.qr import images
+from server.qr.service import describe_agent
 
 
 class CreateSession(BaseModel):

@@ -31,9 +31,17 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc.jwk import RSAKey
 
 from server.settings import ConfigError, Settings
-from server.standin import identity_accounts, identity_pages as pages
+from server.standin import identity_accounts
+from server.standin import identity_pages as pages
 from server.standin.identity_core import (
-    CONFIG, SIGNER, STORE, Client, Signer, StandinConfig, current_session, load_config,
+    CONFIG,
+    SIGNER,
+    STORE,
+    Client,
+    Signer,
+    StandinConfig,
+    current_session,
+    load_config,
 )
 from server.standin.identity_store import Grant, IdentityStore
 

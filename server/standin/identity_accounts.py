@@ -20,9 +20,18 @@ from aiohttp import web
 
 from server.standin import identity_pages as pages
 from server.standin.identity_core import (
-    CONFIG, STORE, client_name_of, current_session, foreign_post, hash_password,
-    password_problem, safe_next, same_origin, start_session, verify_password,
+    CONFIG,
     SESSION_COOKIE,
+    STORE,
+    client_name_of,
+    current_session,
+    foreign_post,
+    hash_password,
+    password_problem,
+    safe_next,
+    same_origin,
+    start_session,
+    verify_password,
 )
 from server.standin.identity_store import Duplicate
 from server.uscc import BadUscc, check_uscc
