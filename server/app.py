@@ -68,7 +68,9 @@ _MIGRATE = web.AppKey("migrate", bool)
 
 
 @web.middleware
-async def origin_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def origin_middleware(
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
     """Writes from a foreign Origin are refused: CSRF needs the browser's Origin."""
     if request.method in UNSAFE:
         check_origin(request, required=False)
@@ -76,7 +78,9 @@ async def origin_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 
 @web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def security_headers(
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
     """Headers every page gets: no framing, no sniffing, no referrer leaks."""
     response = await handler(request)
     response.headers.setdefault("X-Frame-Options", "DENY")
@@ -109,18 +113,35 @@ async def backends(app: web.Application) -> AsyncIterator[None]:
         )
         delivery = Delivery(settings, broker)
         app[DELIVERY] = delivery
-        codes = Codes(broker=broker, limits=app[LIMITS], delivery=delivery,
-                      settings=settings, clock=app[CLOCK])
+        codes = Codes(
+            broker=broker,
+            limits=app[LIMITS],
+            delivery=delivery,
+            settings=settings,
+            clock=app[CLOCK],
+        )
         services = {"audit": audit, "settings": settings, "clock": app[CLOCK]}
         app[NOTIFY] = notify = Notifications(engine=engine, broker=broker)
-        app[AUTH] = AuthService(engine=engine, broker=broker, codes=codes,
-                                delivery=delivery, notify=notify, **services)
+        app[AUTH] = AuthService(
+            engine=engine,
+            broker=broker,
+            codes=codes,
+            delivery=delivery,
+            notify=notify,
+            **services,
+        )
         app[QR] = QrService(broker=broker, hub=hub, **services)
         app[CERT] = Certification(engine=engine, audit=audit, notify=notify)
-        app[IDENTITY] = identity = IdentityClient.from_settings(settings, clock=app[CLOCK])
+        app[IDENTITY] = identity = IdentityClient.from_settings(
+            settings, clock=app[CLOCK]
+        )
         app[ZONE] = Zone(engine=engine, audit=audit, clock=app[CLOCK])
         app[DECLARATIONS] = Declarations(
-            engine=engine, audit=audit, notify=notify, cert=app[CERT], clock=app[CLOCK],
+            engine=engine,
+            audit=audit,
+            notify=notify,
+            cert=app[CERT],
+            clock=app[CLOCK],
             storage=LocalStorage.from_settings(settings),
             max_bytes=settings.attachment_max_bytes,
         )
@@ -138,7 +159,12 @@ def create_app(
     """Build the application; nothing connects until it starts."""
     settings.check_production()
     app = web.Application(
-        middlewares=[error_middleware, security_headers, origin_middleware, csrf_middleware],
+        middlewares=[
+            error_middleware,
+            security_headers,
+            origin_middleware,
+            csrf_middleware,
+        ],
         client_max_size=64 * 1024,
     )
     app[SETTINGS] = settings

@@ -23,4 +23,6 @@ def spawn(work: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
 def _finished(task: asyncio.Task[Any]) -> None:
     _running.discard(task)
     if not task.cancelled() and task.exception() is not None:
-        log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+        log.error(
+            "background task %s failed", task.get_name(), exc_info=task.exception()
+        )

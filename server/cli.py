@@ -66,7 +66,9 @@ def serve(settings: Settings, workers: int) -> int:
     context = multiprocessing.get_context("spawn")
     children = [
         context.Process(
-            target=_serve_one, args=(settings,), kwargs={"reuse_port": True, "migrate": False}
+            target=_serve_one,
+            args=(settings,),
+            kwargs={"reuse_port": True, "migrate": False},
         )
         for _ in range(workers)
     ]
@@ -109,7 +111,9 @@ def create_user(settings: Settings, args: argparse.Namespace) -> int:
                 is_staff=args.command == "staff",
             )
         except AppError as err:
-            print(f"error: {err.code}: {err.message} {err.details or ''}", file=sys.stderr)
+            print(
+                f"error: {err.code}: {err.message} {err.details or ''}", file=sys.stderr
+            )
             return 1
         finally:
             await runner.cleanup()
@@ -149,7 +153,10 @@ def settings_table(settings: Settings) -> str:
             default = "(development key)" if default.get_secret_value() else ""
         if hasattr(current, "get_secret_value"):
             current = "(set)" if current.get_secret_value() else ""
-        shown = [str(getattr(v, "value", v)) if v != "" else "(empty)" for v in (default, current)]
+        shown = [
+            str(getattr(v, "value", v)) if v != "" else "(empty)"
+            for v in (default, current)
+        ]
         lines.append(
             f"| `QRLOGIN_{name.upper()}` | `{shown[0]}` | `{shown[1]}` | {field.description} |"
         )
@@ -164,7 +171,9 @@ def parser() -> argparse.ArgumentParser:
     serve_cmd = commands.add_parser("serve", help="run the server")
     serve_cmd.add_argument("--host", help="override QRLOGIN_HOST")
     serve_cmd.add_argument("--port", type=int, help="override QRLOGIN_PORT")
-    serve_cmd.add_argument("--workers", type=int, default=1, help="processes on one port")
+    serve_cmd.add_argument(
+        "--workers", type=int, default=1, help="processes on one port"
+    )
 
     commands.add_parser("migrate", help="bring the database schema up to date")
     commands.add_parser("settings", help="print every setting: value, default and help")
@@ -183,8 +192,11 @@ def parser() -> argparse.ArgumentParser:
     identity.add_argument("--issuer", help="public URL; default http://HOST:PORT")
     identity.add_argument("--client-id", help="the client it knows (qrlogin-portal)")
     identity.add_argument("--client-secret", help="that client's secret")
-    identity.add_argument("--redirect-uri", action="append",
-                          help="allowed redirect URI prefix (repeatable)")
+    identity.add_argument(
+        "--redirect-uri",
+        action="append",
+        help="allowed redirect URI prefix (repeatable)",
+    )
 
     users = commands.add_parser("users", help="manage accounts")
     users_commands = users.add_subparsers(dest="action", required=True)
@@ -193,8 +205,9 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--phone")
     create.add_argument("--password", help="prompted for when left out")
     create.add_argument("--display-name")
-    create.add_argument("--user-type", default="individual",
-                        choices=["individual", "enterprise"])
+    create.add_argument(
+        "--user-type", default="individual", choices=["individual", "enterprise"]
+    )
 
     staff = commands.add_parser("staff", help="manage platform staff accounts")
     staff_commands = staff.add_subparsers(dest="action", required=True)
@@ -206,7 +219,8 @@ def parser() -> argparse.ArgumentParser:
     programs = commands.add_parser("programs", help="manage the declaration zone")
     programs_commands = programs.add_subparsers(dest="action", required=True)
     seed = programs_commands.add_parser(
-        "seed", help="add 北京市高精尖产业发展资金申报, its guide and short link (idempotent)"
+        "seed",
+        help="add 北京市高精尖产业发展资金申报, its guide and short link (idempotent)",
     )
     seed.add_argument("--days", type=int, default=90, help="days the window stays open")
     return top
@@ -236,9 +250,14 @@ def main(argv: list[str] | None = None) -> int:
             from server.standin.identity import serve_identity_standin
 
             return serve_identity_standin(
-                settings, host=args.host, port=args.port, data=args.data,
-                issuer=args.issuer, client_id=args.client_id,
-                client_secret=args.client_secret, redirect_uris=args.redirect_uri,
+                settings,
+                host=args.host,
+                port=args.port,
+                data=args.data,
+                issuer=args.issuer,
+                client_id=args.client_id,
+                client_secret=args.client_secret,
+                redirect_uris=args.redirect_uri,
             )
         if args.command == "settings":
             print(settings_table(settings))
@@ -253,4 +272,3 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"qrlogin: {err}", file=sys.stderr)
         return 2
-

@@ -49,7 +49,9 @@ class OutboxSender(Sender):
 
     async def send(self, message: Message) -> None:
         """Store and log; never used in production (settings refuse it)."""
-        await self._broker.put(f"outbox:{message.to}", json.dumps(asdict(message)), OUTBOX_TTL)
+        await self._broker.put(
+            f"outbox:{message.to}", json.dumps(asdict(message)), OUTBOX_TTL
+        )
         await self._broker.add_member(OUTBOX_INDEX, message.to, OUTBOX_TTL)
         log.info("outbox %s to %s: %s", message.channel, message.to, message.text)
 
@@ -60,7 +62,10 @@ class OutboxSender(Sender):
 
     async def everything(self) -> list[Message]:
         """The newest message to every recipient."""
-        messages = [await self.latest(to) for to in sorted(await self._broker.members(OUTBOX_INDEX))]
+        messages = [
+            await self.latest(to)
+            for to in sorted(await self._broker.members(OUTBOX_INDEX))
+        ]
         return [m for m in messages if m is not None]
 
 
@@ -80,10 +85,13 @@ class SmsGatewaySender(Sender):
                 body = {"to": message.to, "text": message.text}
                 async with http.post(self._url, json=body, headers=headers) as response:
                     if response.status >= 300:
-                        raise Unavailable("The SMS gateway refused the message.",
-                                          code="sms_failed")
+                        raise Unavailable(
+                            "The SMS gateway refused the message.", code="sms_failed"
+                        )
         except (aiohttp.ClientError, TimeoutError) as err:
-            raise Unavailable("The SMS gateway cannot be reached.", code="sms_failed") from err
+            raise Unavailable(
+                "The SMS gateway cannot be reached.", code="sms_failed"
+            ) from err
 
 
 class SmtpSender(Sender):
@@ -111,7 +119,9 @@ class SmtpSender(Sender):
                 timeout=10,
             )
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
-            raise Unavailable("The mail server cannot be reached.", code="email_failed") from err
+            raise Unavailable(
+                "The mail server cannot be reached.", code="email_failed"
+            ) from err
 
 
 class Delivery:

@@ -75,13 +75,21 @@ class NotFound(AppError):
 class MethodNotAllowed(AppError):
     """405: the resource exists, the method does not."""
 
-    status, code, message = 405, "method_not_allowed", "This method is not allowed here."
+    status, code, message = (
+        405,
+        "method_not_allowed",
+        "This method is not allowed here.",
+    )
 
 
 class Conflict(AppError):
     """409: the resource is in a state that forbids this action."""
 
-    status, code, message = 409, "wrong_state", "The request conflicts with the current state."
+    status, code, message = (
+        409,
+        "wrong_state",
+        "The request conflicts with the current state.",
+    )
 
 
 class Expired(AppError):
@@ -169,7 +177,9 @@ def from_http(exc: web.HTTPException) -> AppError:
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def error_middleware(
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
     """Render every AppError and HTTP error in the shared shape; log the unexpected."""
     try:
         return await handler(request)

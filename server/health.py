@@ -23,12 +23,19 @@ async def readyz(request: web.Request) -> web.Response:
         async with request.app[ENGINE].connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
     except (SQLAlchemyError, OSError) as err:
-        raise Unavailable("The database cannot be reached.", code="database_down") from err
+        raise Unavailable(
+            "The database cannot be reached.", code="database_down"
+        ) from err
     await request.app[BROKER].ping()
     hub = request.app[HUB]
     return web.json_response(
-        {"ok": True, "database": "ok", "broker": "ok", "sockets": len(hub),
-         "channels": hub.channels}
+        {
+            "ok": True,
+            "database": "ok",
+            "broker": "ok",
+            "sockets": len(hub),
+            "channels": hub.channels,
+        }
     )
 
 

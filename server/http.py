@@ -19,7 +19,9 @@ def client_ip(request: web.Request) -> str:
     """The caller's address, trusting only as many X-Forwarded-For hops as set."""
     hops = request.app[SETTINGS].forwarded_hops
     if hops:
-        forwarded = [p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",")]
+        forwarded = [
+            p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",")
+        ]
         forwarded = [p for p in forwarded if p]
         if len(forwarded) >= hops:
             return forwarded[-hops][:64]

@@ -39,7 +39,8 @@ class Settings(BaseSettings):
         "empty means http://HOST:PORT",
     )
     allowed_origins: str = Field(
-        "", description="extra comma-separated origins allowed for WebSockets and writes"
+        "",
+        description="extra comma-separated origins allowed for WebSockets and writes",
     )
     secret_key: SecretStr = Field(
         SecretStr(DEVELOPMENT_SECRET), description="key that signs tokens and tickets"
@@ -100,22 +101,33 @@ class Settings(BaseSettings):
         5, ge=1, description="wrong passwords in a row that lock an account"
     )
     lockout_seconds: float = Field(600.0, gt=0, description="how long a lock lasts")
-    captcha_ttl: float = Field(120.0, gt=0, description="seconds a captcha can be solved")
+    captcha_ttl: float = Field(
+        120.0, gt=0, description="seconds a captcha can be solved"
+    )
     code_ttl: float = Field(300.0, gt=0, description="seconds a one-time code is valid")
-    code_max_tries: int = Field(5, ge=1, description="wrong tries before a code is void")
+    code_max_tries: int = Field(
+        5, ge=1, description="wrong tries before a code is void"
+    )
     code_resend_after: float = Field(
         60.0, ge=0, description="seconds before a code can be sent again"
     )
-    limit_code_hour: str = Field("5/hour", description="codes sent to one phone or email")
-    limit_code_day: str = Field("10/day", description="codes sent to one phone or email")
+    limit_code_hour: str = Field(
+        "5/hour", description="codes sent to one phone or email"
+    )
+    limit_code_day: str = Field(
+        "10/day", description="codes sent to one phone or email"
+    )
     limit_code_ip: str = Field("30/hour", description="codes requested from one IP")
     sms_gateway_url: str = Field(
-        "", description="HTTP SMS gateway (POST JSON); empty uses the development outbox"
+        "",
+        description="HTTP SMS gateway (POST JSON); empty uses the development outbox",
     )
     sms_gateway_token: SecretStr = Field(
         SecretStr(""), description="bearer token for the SMS gateway"
     )
-    smtp_host: str = Field("", description="SMTP server; empty uses the development outbox")
+    smtp_host: str = Field(
+        "", description="SMTP server; empty uses the development outbox"
+    )
     smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port")
     smtp_username: str = Field("", description="SMTP user, if the server wants one")
     smtp_password: SecretStr = Field(SecretStr(""), description="SMTP password")
@@ -160,7 +172,9 @@ class Settings(BaseSettings):
         10.0, gt=0, description="seconds each call to 一证通 may take"
     )
     identity_cache_ttl: float = Field(
-        3600.0, gt=0, description="seconds 一证通's discovery document and keys are cached"
+        3600.0,
+        gt=0,
+        description="seconds 一证通's discovery document and keys are cached",
     )
 
     attachment_dir: str = Field(
@@ -234,7 +248,9 @@ class Settings(BaseSettings):
             problems.append("QRLOGIN_BROKER_URL must name Redis, not the memory broker")
         secret = self.secret_key.get_secret_value()
         if secret == DEVELOPMENT_SECRET or len(secret) < 32:
-            problems.append("QRLOGIN_SECRET_KEY must be set to 32 or more random characters")
+            problems.append(
+                "QRLOGIN_SECRET_KEY must be set to 32 or more random characters"
+            )
         if not self.base_url.startswith("https://"):
             problems.append("QRLOGIN_PUBLIC_URL must be https:// in production")
         if not self.sms_gateway_url or not self.smtp_host:
@@ -249,7 +265,9 @@ class Settings(BaseSettings):
 
         problems += identity(self)
         if problems:
-            raise ConfigError("production mode refuses to start: " + "; ".join(problems))
+            raise ConfigError(
+                "production mode refuses to start: " + "; ".join(problems)
+            )
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -39,7 +39,11 @@ CODE_WEIGHTS: Final = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 3
 ORG_WEIGHTS: Final = (3, 7, 9, 10, 5, 8, 4, 2)
 
 RULES: Final = (
-    "length", "character", "division", "organisation_check", "check_character"
+    "length",
+    "character",
+    "division",
+    "organisation_check",
+    "check_character",
 )
 
 
@@ -55,7 +59,11 @@ class BadUscc(Invalid):
     message = "统一社会信用代码不正确。"
 
     def __init__(
-        self, rule: str, message: str, *, field: str = "uscc",
+        self,
+        rule: str,
+        message: str,
+        *,
+        field: str = "uscc",
         position: int | None = None,
     ) -> None:
         details: dict[str, object] = {field: rule, "rule": rule}
@@ -108,8 +116,9 @@ def check_uscc(text: str, *, field: str = "uscc") -> str:
     """
     code = normalise_uscc(text)
     if len(code) != LENGTH:
-        raise BadUscc("length", f"统一社会信用代码应为18位，当前为{len(code)}位。",
-                      field=field)
+        raise BadUscc(
+            "length", f"统一社会信用代码应为18位，当前为{len(code)}位。", field=field
+        )
     for position, char in enumerate(code, start=1):
         if char not in VALUES:
             shown = char if char.isprintable() else "?"
@@ -117,22 +126,31 @@ def check_uscc(text: str, *, field: str = "uscc") -> str:
                 "character",
                 f"第{position}位字符“{shown}”不能出现在统一社会信用代码中"
                 "（只含数字和除I、O、Z、S、V以外的大写字母）。",
-                field=field, position=position,
+                field=field,
+                position=position,
             )
     for position in range(3, 9):
         if not code[position - 1].isdigit():
             raise BadUscc(
-                "division", f"第3至8位是行政区划码，应为数字（第{position}位不是）。",
-                field=field, position=position,
+                "division",
+                f"第3至8位是行政区划码，应为数字（第{position}位不是）。",
+                field=field,
+                position=position,
             )
     if organisation_check_character(code[8:16]) != code[16]:
-        raise BadUscc("organisation_check",
-                      "第9至17位的组织机构代码校验不通过，请核对。",
-                      field=field, position=17)
+        raise BadUscc(
+            "organisation_check",
+            "第9至17位的组织机构代码校验不通过，请核对。",
+            field=field,
+            position=17,
+        )
     if check_character(code[:17]) != code[17]:
-        raise BadUscc("check_character",
-                      "统一社会信用代码的校验码（第18位）不正确，请核对。",
-                      field=field, position=18)
+        raise BadUscc(
+            "check_character",
+            "统一社会信用代码的校验码（第18位）不正确，请核对。",
+            field=field,
+            position=18,
+        )
     return code
 
 

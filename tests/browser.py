@@ -112,8 +112,9 @@ async def pc(
 
 
 @pytest.fixture
-async def mobile(playwright: Any, browser: Any, base_url: str,
-                 page_errors: PageErrors) -> AsyncIterator[Any]:
+async def mobile(
+    playwright: Any, browser: Any, base_url: str, page_errors: PageErrors
+) -> AsyncIterator[Any]:
     """A phone browser page in a second context: its own cookies, a phone viewport."""
     device = dict(playwright.devices[MOBILE_DEVICE])
     device.pop("default_browser_type", None)
@@ -138,8 +139,9 @@ class Screenshots:
         if not self.enabled:
             return
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(SCREENSHOTS / name), animations="disabled",
-                              caret="hide", **options)
+        await page.screenshot(
+            path=str(SCREENSHOTS / name), animations="disabled", caret="hide", **options
+        )
 
 
 @pytest.fixture

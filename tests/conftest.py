@@ -18,7 +18,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from server.app import create_app
 from server.settings import Settings, load_settings
 
-PG_ADMIN_URL = os.environ.get("QRLOGIN_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get(
+    "QRLOGIN_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test"
+)
 PG_TEST_DB = os.environ.get("QRLOGIN_TEST_PG_DB", "qrlogin_test")
 PG_URL = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + PG_TEST_DB
 REDIS_URL = os.environ.get("QRLOGIN_TEST_REDIS", "redis://127.0.0.1:6379/15")
@@ -61,7 +63,9 @@ async def prepare_postgres() -> None:
     except (OSError, asyncpg.PostgresError) as err:
         missing_service("PostgreSQL", err)
     try:
-        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", PG_TEST_DB)
+        exists = await admin.fetchval(
+            "SELECT 1 FROM pg_database WHERE datname = $1", PG_TEST_DB
+        )
         if not exists:
             await admin.execute(f'CREATE DATABASE "{PG_TEST_DB}"')
     finally:
@@ -200,4 +204,3 @@ async def no_blocking() -> AsyncIterator[None]:
         logger.removeHandler(watchdog)
         loop.set_debug(False)
     assert not watchdog.slow, f"the event loop was blocked: {watchdog.slow}"
-

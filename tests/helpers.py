@@ -13,8 +13,12 @@ from server.keys import AUTH
 PASSWORD = "correct horse battery"
 
 
-async def make_user(client: TestClient, username: str = "alice", phone: str | None = None,
-                    display_name: str = "张小三") -> int:
+async def make_user(
+    client: TestClient,
+    username: str = "alice",
+    phone: str | None = None,
+    display_name: str = "张小三",
+) -> int:
     """Create an account directly through the service."""
     user = await client.app[AUTH].create_user(
         username=username, password=PASSWORD, phone=phone, display_name=display_name
@@ -24,7 +28,9 @@ async def make_user(client: TestClient, username: str = "alice", phone: str | No
 
 async def phone_login(client: TestClient, account: str = "alice") -> dict[str, str]:
     """Log the app in; returns the Authorization header to use."""
-    response = await client.post("/api/app/login", json={"account": account, "password": PASSWORD})
+    response = await client.post(
+        "/api/app/login", json={"account": account, "password": PASSWORD}
+    )
     assert response.status == 200, await response.text()
     token = (await response.json())["token"]
     return {"Authorization": f"Bearer {token}"}
@@ -40,16 +46,21 @@ def csrf(client: TestClient) -> dict[str, str]:
 
 async def new_session(client: TestClient, **headers: str) -> dict[str, Any]:
     """POST /api/qr/sessions as a PC page would."""
-    response = await client.post("/api/qr/sessions", json={}, headers={**csrf(client), **headers})
+    response = await client.post(
+        "/api/qr/sessions", json={}, headers={**csrf(client), **headers}
+    )
     assert response.status == 201, await response.text()
     return await response.json()
 
 
-async def watch(client: TestClient, session: dict[str, Any], version: int = 0
-                ) -> ClientWebSocketResponse:
+async def watch(
+    client: TestClient, session: dict[str, Any], version: int = 0
+) -> ClientWebSocketResponse:
     """Open the session's socket and authenticate."""
     ws = await client.ws_connect(f"/ws/qr/{session['id']}")
-    await ws.send_json({"type": "auth", "token": session["watch_token"], "version": version})
+    await ws.send_json(
+        {"type": "auth", "token": session["watch_token"], "version": version}
+    )
     return ws
 
 
@@ -60,7 +71,9 @@ async def next_frame(ws: ClientWebSocketResponse, timeout: float = 5) -> dict[st
     return json.loads(message.data)
 
 
-async def phone(client: TestClient, action: str, qr_id: str, auth: dict[str, str]) -> Any:
+async def phone(
+    client: TestClient, action: str, qr_id: str, auth: dict[str, str]
+) -> Any:
     """A phone call on a session; returns the response."""
     return await client.post(f"/api/app/qr/{qr_id}/{action}", headers=auth)
 
@@ -84,11 +97,21 @@ async def solve_captcha(client: TestClient) -> dict[str, str]:
     return {"captcha_id": captcha_id, "captcha_answer": answer.lower()}
 
 
-async def request_code(client: TestClient, purpose: str, destination: str,
-                       headers: dict[str, str] | None = None) -> Any:
+async def request_code(
+    client: TestClient,
+    purpose: str,
+    destination: str,
+    headers: dict[str, str] | None = None,
+) -> Any:
     """Solve a captcha and ask for a code; returns the response."""
-    body = {"purpose": purpose, "destination": destination, **await solve_captcha(client)}
-    return await client.post("/api/codes", json=body, headers={**csrf(client), **(headers or {})})
+    body = {
+        "purpose": purpose,
+        "destination": destination,
+        **await solve_captcha(client),
+    }
+    return await client.post(
+        "/api/codes", json=body, headers={**csrf(client), **(headers or {})}
+    )
 
 
 async def outbox_code(client: TestClient, destination: str) -> str | None:

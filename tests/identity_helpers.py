@@ -48,17 +48,30 @@ def _wait_ready(base: str, process: subprocess.Popen[bytes], log_path: Path) -> 
 
 
 @contextmanager
-def run_standin(data: Path, log_path: Path, *,
-                port: int | None = None) -> Iterator[str]:
+def run_standin(
+    data: Path, log_path: Path, *, port: int | None = None
+) -> Iterator[str]:
     """`python -m server standin-identity` on a free port; yields its base URL."""
     port = port or free_port()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("QRLOGIN_", "STANDIN_IDENTITY_"))}
-    command = [sys.executable, "-m", "server", "standin-identity", "--port", str(port),
-               "--data", str(data)]
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("QRLOGIN_", "STANDIN_IDENTITY_"))
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "server",
+        "standin-identity",
+        "--port",
+        str(port),
+        "--data",
+        str(data),
+    ]
     with log_path.open("ab") as log_file:
-        process = subprocess.Popen(command, env=env, stdout=log_file,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, env=env, stdout=log_file, stderr=subprocess.STDOUT
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(base, process, log_path)
@@ -94,8 +107,10 @@ def new_account() -> Account:
     """Unique details for a registration."""
     tag = secrets.token_hex(4)
     return Account(
-        login_name=f"ent_{tag}", password=PASSWORD,
-        enterprise_name=f"北京测试科技有限公司{tag}", uscc=make_uscc(),
+        login_name=f"ent_{tag}",
+        password=PASSWORD,
+        enterprise_name=f"北京测试科技有限公司{tag}",
+        uscc=make_uscc(),
         contact_phone="138" + str(secrets.randbelow(10**8)).zfill(8),
     )
 
@@ -115,28 +130,40 @@ def hidden_value(page: str, name: str) -> str:
 async def register(base: str, account: Account, **changes: str) -> tuple[int, str, str]:
     """Post the registration form in a fresh browser: (status, Location, body)."""
     form = {
-        "enterprise_name": account.enterprise_name, "uscc": account.uscc,
-        "login_name": account.login_name, "password": account.password,
-        "password2": account.password, "contact_phone": account.contact_phone,
+        "enterprise_name": account.enterprise_name,
+        "uscc": account.uscc,
+        "login_name": account.login_name,
+        "password": account.password,
+        "password2": account.password,
+        "contact_phone": account.contact_phone,
         **changes,
     }
-    async with browser() as http, http.post(f"{base}/register", data=form,
-                                            allow_redirects=False) as response:
+    async with (
+        browser() as http,
+        http.post(f"{base}/register", data=form, allow_redirects=False) as response,
+    ):
         location = response.headers.get("Location", "")
         return response.status, location, await response.text()
 
 
 async def authorize(
-    http: aiohttp.ClientSession, base: str, url: str, account: Account,
-    *, password: str | None = None,
+    http: aiohttp.ClientSession,
+    base: str,
+    url: str,
+    account: Account,
+    *,
+    password: str | None = None,
 ) -> dict[str, list[str]]:
     """Open url (an /authorize URL), log in on its page, return the callback query."""
     async with http.get(url, allow_redirects=False) as response:
         assert response.status == 200, await response.text()
         page = await response.text()
     assert "法人用户登录" in page and "010-58511090" in page
-    form = {"login_name": account.login_name, "password": password or account.password,
-            "next": hidden_value(page, "next")}
+    form = {
+        "login_name": account.login_name,
+        "password": password or account.password,
+        "next": hidden_value(page, "next"),
+    }
     async with http.post(f"{base}/login", data=form, allow_redirects=False) as response:
         assert response.status == 303, await response.text()
         back_to = response.headers["Location"]
@@ -148,11 +175,14 @@ async def authorize(
     return parse_qs(urlsplit(location).query)
 
 
-async def code_for(client: IdentityClient, base: str, auth: AuthRequest,
-                   account: Account) -> str:
+async def code_for(
+    client: IdentityClient, base: str, auth: AuthRequest, account: Account
+) -> str:
     """Drive the browser side of one login and return the code it brings back."""
     url = await client.authorization_url(
-        state=auth.state, nonce=auth.nonce, code_challenge=auth.code_challenge,
+        state=auth.state,
+        nonce=auth.nonce,
+        code_challenge=auth.code_challenge,
         redirect_uri=REDIRECT_URI,
     )
     async with browser() as http:

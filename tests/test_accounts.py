@@ -28,14 +28,22 @@ from tests.helpers import (
 PHONE = "13912345678"
 
 
-async def register(client: TestClient, username: str = "newbie", phone: str = PHONE,
-                   **extra: Any) -> Any:
+async def register(
+    client: TestClient, username: str = "newbie", phone: str = PHONE, **extra: Any
+) -> Any:
     """Ask for a register code and register with it."""
     sent = await request_code(client, "register", phone)
     assert sent.status == 200, await sent.text()
     code = await outbox_code(client, phone.replace("+86", "").replace(" ", ""))
-    body = {"phone": phone, "code": code, "username": username, "password": PASSWORD,
-            "user_type": "individual", "agree": True, **extra}
+    body = {
+        "phone": phone,
+        "code": code,
+        "username": username,
+        "password": PASSWORD,
+        "user_type": "individual",
+        "agree": True,
+        **extra,
+    }
     return await client.post("/api/auth/register", json=body, headers=csrf(client))
 
 
@@ -52,21 +60,30 @@ async def test_register_with_phone_and_code_logs_in_and_records_consent(
     assert me["username"] == "newbie" and me["phone"] == "139****5678"
     async with client.app[ENGINE].connect() as conn:
         rows = (await conn.execute(sa.select(consents))).mappings().all()
-    assert {(r["document"], r["version"]) for r in rows} == {("terms", "2026-01"),
-                                                           ("privacy", "2026-01")}
+    assert {(r["document"], r["version"]) for r in rows} == {
+        ("terms", "2026-01"),
+        ("privacy", "2026-01"),
+    }
 
 
 async def test_registration_needs_consent_and_a_valid_code(client: TestClient) -> None:
     response = await register(client, agree=False)
     assert response.status == 422
     assert_error(await response.json(), "consent_required")
-    body = {"phone": PHONE, "code": "000000", "username": "x_user", "password": PASSWORD,
-            "agree": True}
+    body = {
+        "phone": PHONE,
+        "code": "000000",
+        "username": "x_user",
+        "password": PASSWORD,
+        "agree": True,
+    }
     wrong = await client.post("/api/auth/register", json=body, headers=csrf(client))
     assert wrong.status in (410, 422)
 
 
-async def test_registered_phone_and_taken_username_are_refused(client: TestClient) -> None:
+async def test_registered_phone_and_taken_username_are_refused(
+    client: TestClient,
+) -> None:
     await make_user(client, "alice", phone=PHONE)
     again = await request_code(client, "register", PHONE)
     assert again.status == 409
@@ -77,7 +94,9 @@ async def test_registered_phone_and_taken_username_are_refused(client: TestClien
     body = await response.json()
     assert_error(body, "username_taken")
     assert "换一个" in body["error"]["message"]
-    free = await (await client.get("/api/auth/username-available?username=alice")).json()
+    free = await (
+        await client.get("/api/auth/username-available?username=alice")
+    ).json()
     assert free["available"] is False
 
 
@@ -85,16 +104,22 @@ async def test_two_registrations_at_the_same_instant(client: TestClient) -> None
     """Unique indexes hold the rules even when the checks before them raced."""
     auth = client.app[AUTH]
     same_phone = await asyncio.gather(
-        *(auth.create_user(username=f"racer{n}", password=PASSWORD, phone=PHONE)
-          for n in range(4)),
+        *(
+            auth.create_user(username=f"racer{n}", password=PASSWORD, phone=PHONE)
+            for n in range(4)
+        ),
         return_exceptions=True,
     )
     assert sum(not isinstance(r, Exception) for r in same_phone) == 1
     assert {r.code for r in same_phone if isinstance(r, Conflict)} == {"phone_taken"}
 
     same_name = await asyncio.gather(
-        *(auth.create_user(username="samename", password=PASSWORD, phone=f"1370000000{n}")
-          for n in range(4)),
+        *(
+            auth.create_user(
+                username="samename", password=PASSWORD, phone=f"1370000000{n}"
+            )
+            for n in range(4)
+        ),
         return_exceptions=True,
     )
     assert sum(not isinstance(r, Exception) for r in same_name) == 1
@@ -107,12 +132,19 @@ async def test_only_mainland_mobiles(client: TestClient, phone: str) -> None:
     assert response.status == 422
 
 
-@pytest.mark.parametrize("password", ["short12", "x" * 129, "12345678", "iloveyou", "Password1"])
+@pytest.mark.parametrize(
+    "password", ["short12", "x" * 129, "12345678", "iloveyou", "Password1"]
+)
 async def test_password_rules(client: TestClient, password: str) -> None:
     sent = await request_code(client, "register", PHONE)
     assert sent.status == 200
-    body = {"phone": PHONE, "code": await outbox_code(client, PHONE), "username": "newbie",
-            "password": password, "agree": True}
+    body = {
+        "phone": PHONE,
+        "code": await outbox_code(client, PHONE),
+        "username": "newbie",
+        "password": password,
+        "agree": True,
+    }
     response = await client.post("/api/auth/register", json=body, headers=csrf(client))
     assert response.status == 422
     assert_error(await response.json(), "weak_password")
@@ -128,9 +160,12 @@ class TestLockout:
     def clock(self) -> FakeClock:
         return FakeClock()
 
-    async def login(self, client: TestClient, password: str, account: str = "alice") -> Any:
-        response = await client.post("/api/app/login",
-                                     json={"account": account, "password": password})
+    async def login(
+        self, client: TestClient, password: str, account: str = "alice"
+    ) -> Any:
+        response = await client.post(
+            "/api/app/login", json={"account": account, "password": password}
+        )
         return response.status, (await response.json())
 
     async def test_timeline(self, client: TestClient, clock: FakeClock) -> None:
@@ -145,7 +180,9 @@ class TestLockout:
         assert await self.login(client, PASSWORD) == (status, body)
         clock.advance(9 * 60)
         assert (await self.login(client, "wrong password"))[0] == 423
-        clock.advance(61)  # ten minutes after the lock began: failures did not extend it
+        clock.advance(
+            61
+        )  # ten minutes after the lock began: failures did not extend it
         status, _ = await self.login(client, PASSWORD)
         assert status == 200
 
@@ -155,15 +192,18 @@ class TestLockout:
         assert (await self.login(client, PASSWORD))[0] == 200
         assert (await self.login(client, "wrong password"))[0] == 401
 
-    async def test_code_login_still_works_while_locked(self, client: TestClient) -> None:
+    async def test_code_login_still_works_while_locked(
+        self, client: TestClient
+    ) -> None:
         await make_user(client, phone=PHONE)
         for _ in range(5):
             await self.login(client, "wrong password")
         assert (await self.login(client, PASSWORD))[0] == 423
         assert (await request_code(client, "login", PHONE)).status == 200
         code = await outbox_code(client, PHONE)
-        response = await client.post("/api/app/code-login",
-                                     json={"destination": PHONE, "code": code})
+        response = await client.post(
+            "/api/app/code-login", json={"destination": PHONE, "code": code}
+        )
         assert response.status == 200
 
     async def test_unknown_accounts_answer_alike(self, client: TestClient) -> None:
@@ -172,13 +212,20 @@ class TestLockout:
         ghost = [await self.login(client, "wrong password", "nobody") for _ in range(6)]
         assert real == ghost
 
-    async def test_page_form_shows_the_lock_without_saying_more(self, client: TestClient) -> None:
+    async def test_page_form_shows_the_lock_without_saying_more(
+        self, client: TestClient
+    ) -> None:
         await make_user(client)
         await client.get("/declare/login")
-        form = {"account": "alice", "password": "wrong password",
-                "csrf": csrf(client)["X-CSRF-Token"]}
+        form = {
+            "account": "alice",
+            "password": "wrong password",
+            "csrf": csrf(client)["X-CSRF-Token"],
+        }
         for _ in range(5):
-            response = await client.post("/declare/login", data=form, allow_redirects=False)
+            response = await client.post(
+                "/declare/login", data=form, allow_redirects=False
+            )
         text = await response.text()
         assert response.status == 423 and "锁定" in text
         form["password"] = PASSWORD
@@ -193,7 +240,12 @@ async def test_captcha_is_single_use_and_must_be_right(client: TestClient) -> No
     captcha = await solve_captcha(client)
     image = await client.get(f"/api/captcha/{captcha['captcha_id']}/image")
     assert image.status == 200 and image.content_type == "image/png"
-    body = {"purpose": "login", "destination": PHONE, **captcha, "captcha_answer": "zzzz"}
+    body = {
+        "purpose": "login",
+        "destination": PHONE,
+        **captcha,
+        "captcha_answer": "zzzz",
+    }
     wrong = await client.post("/api/codes", json=body)
     assert_error(await wrong.json(), "bad_captcha")
     body["captcha_answer"] = captcha["captcha_answer"]
@@ -201,19 +253,27 @@ async def test_captcha_is_single_use_and_must_be_right(client: TestClient) -> No
     assert_error(await reused.json(), "captcha_expired")
 
 
-async def test_codes_are_stored_hashed_and_bound_to_their_purpose(client: TestClient) -> None:
+async def test_codes_are_stored_hashed_and_bound_to_their_purpose(
+    client: TestClient,
+) -> None:
     await make_user(client, phone=PHONE)
     assert (await request_code(client, "login", PHONE)).status == 200
     code = await outbox_code(client, PHONE)
     assert code is not None
     stored = await client.app[BROKER].get(f"otp:login:{PHONE}")
     assert stored is not None and code not in stored
-    wrong_purpose = await client.post("/api/auth/reset", json={
-        "phone": PHONE, "code": code, "password": "brand new secret"})
+    wrong_purpose = await client.post(
+        "/api/auth/reset",
+        json={"phone": PHONE, "code": code, "password": "brand new secret"},
+    )
     assert wrong_purpose.status == 410
-    ok = await client.post("/api/app/code-login", json={"destination": PHONE, "code": code})
+    ok = await client.post(
+        "/api/app/code-login", json={"destination": PHONE, "code": code}
+    )
     assert ok.status == 200
-    again = await client.post("/api/app/code-login", json={"destination": PHONE, "code": code})
+    again = await client.post(
+        "/api/app/code-login", json={"destination": PHONE, "code": code}
+    )
     assert_error(await again.json(), "code_expired")
 
 
@@ -224,10 +284,14 @@ async def test_five_wrong_codes_void_the_code(client: TestClient) -> None:
     wrong = "000000" if code != "000000" else "111111"
     codes = []
     for _ in range(5):
-        response = await client.post("/api/app/code-login", json={"destination": PHONE, "code": wrong})
+        response = await client.post(
+            "/api/app/code-login", json={"destination": PHONE, "code": wrong}
+        )
         codes.append((await response.json())["error"]["code"])
     assert codes == ["bad_code"] * 4 + ["code_void"]
-    late = await client.post("/api/app/code-login", json={"destination": PHONE, "code": code})
+    late = await client.post(
+        "/api/app/code-login", json={"destination": PHONE, "code": code}
+    )
     assert_error(await late.json(), "code_expired")
 
 
@@ -237,7 +301,9 @@ async def test_codes_expire(client: TestClient) -> None:
     await request_code(client, "login", PHONE)
     code = await outbox_code(client, PHONE)
     await asyncio.sleep(0.8)
-    late = await client.post("/api/app/code-login", json={"destination": PHONE, "code": code})
+    late = await client.post(
+        "/api/app/code-login", json={"destination": PHONE, "code": code}
+    )
     assert late.status == 410
 
 
@@ -249,16 +315,22 @@ async def test_resend_waits_a_minute(client: TestClient) -> None:
     assert 1 <= int(again.headers["Retry-After"]) <= 60
 
 
-@pytest.mark.parametrize("settings_overrides", [{"code_resend_after": 0, "limit_code_ip": "100/hour"}])
+@pytest.mark.parametrize(
+    "settings_overrides", [{"code_resend_after": 0, "limit_code_ip": "100/hour"}]
+)
 async def test_hourly_cap_per_recipient(client: TestClient) -> None:
     await make_user(client, phone=PHONE)
     statuses = [(await request_code(client, "login", PHONE)).status for _ in range(6)]
     assert statuses == [200] * 5 + [429]
 
 
-@pytest.mark.parametrize("settings_overrides", [{"code_resend_after": 0, "limit_code_ip": "3/hour"}])
+@pytest.mark.parametrize(
+    "settings_overrides", [{"code_resend_after": 0, "limit_code_ip": "3/hour"}]
+)
 async def test_cap_per_ip(client: TestClient) -> None:
-    statuses = [(await request_code(client, "login", f"1390000000{n}")).status for n in range(4)]
+    statuses = [
+        (await request_code(client, "login", f"1390000000{n}")).status for n in range(4)
+    ]
     assert statuses == [200] * 3 + [429]
 
 
@@ -269,12 +341,16 @@ async def test_code_to_unknown_phone_looks_sent_but_is_not(client: TestClient) -
 
 
 async def test_email_code_login(client: TestClient) -> None:
-    await client.app[AUTH].create_user(username="mailer", password=PASSWORD,
-                                       email="Mailer@Example.org")
+    await client.app[AUTH].create_user(
+        username="mailer", password=PASSWORD, email="Mailer@Example.org"
+    )
     assert (await request_code(client, "login", "mailer@example.org")).status == 200
     code = await outbox_code(client, "mailer@example.org")
-    response = await client.post("/api/auth/code-login", json={
-        "destination": "MAILER@example.org", "code": code}, headers=csrf(client))
+    response = await client.post(
+        "/api/auth/code-login",
+        json={"destination": "MAILER@example.org", "code": code},
+        headers=csrf(client),
+    )
     assert response.status == 200 and COOKIE in response.cookies
 
 
@@ -286,16 +362,22 @@ async def test_reset_ends_every_session_and_tells_the_user(client: TestClient) -
     app_token = await phone_login(client)
     assert (await request_code(client, "reset", PHONE)).status == 200
     code = await outbox_code(client, PHONE)
-    response = await client.post("/api/auth/reset", json={
-        "phone": PHONE, "code": code, "password": "a brand new secret"}, headers=csrf(client))
+    response = await client.post(
+        "/api/auth/reset",
+        json={"phone": PHONE, "code": code, "password": "a brand new secret"},
+        headers=csrf(client),
+    )
     assert response.status == 200
     assert COOKIE not in response.cookies  # no automatic login
     assert (await client.get("/api/me", headers=app_token)).status == 401
     message = await client.app[DELIVERY].outbox.latest(PHONE)
     assert message is not None and "密码" in message.text and "修改" in message.text
-    old = await client.post("/api/app/login", json={"account": "alice", "password": PASSWORD})
-    new = await client.post("/api/app/login", json={"account": "alice",
-                                                    "password": "a brand new secret"})
+    old = await client.post(
+        "/api/app/login", json={"account": "alice", "password": PASSWORD}
+    )
+    new = await client.post(
+        "/api/app/login", json={"account": "alice", "password": "a brand new secret"}
+    )
     assert (old.status, new.status) == (401, 200)
 
 
@@ -307,11 +389,17 @@ async def test_change_password_needs_the_old_one_and_keeps_this_session(
 ) -> None:
     await make_user(client, phone=PHONE)
     here, there = await phone_login(client), await phone_login(client)
-    wrong = await client.post("/api/me/password", headers=here, json={
-        "old_password": "not it at all", "new_password": "another fine secret"})
+    wrong = await client.post(
+        "/api/me/password",
+        headers=here,
+        json={"old_password": "not it at all", "new_password": "another fine secret"},
+    )
     assert_error(await wrong.json(), "bad_old_password")
-    ok = await client.post("/api/me/password", headers=here, json={
-        "old_password": PASSWORD, "new_password": "another fine secret"})
+    ok = await client.post(
+        "/api/me/password",
+        headers=here,
+        json={"old_password": PASSWORD, "new_password": "another fine secret"},
+    )
     assert ok.status == 200
     assert (await client.get("/api/me", headers=here)).status == 200
     assert (await client.get("/api/me", headers=there)).status == 401
@@ -325,11 +413,17 @@ async def test_change_phone_needs_password_and_a_code_to_the_new_phone(
     new = "13700001111"
     assert (await request_code(client, "change_phone", new, headers=auth)).status == 200
     code = await outbox_code(client, new)
-    bad = await client.post("/api/me/phone", headers=auth, json={
-        "password": "wrong password", "phone": new, "code": code})
+    bad = await client.post(
+        "/api/me/phone",
+        headers=auth,
+        json={"password": "wrong password", "phone": new, "code": code},
+    )
     assert bad.status == 422
-    ok = await client.post("/api/me/phone", headers=auth, json={
-        "password": PASSWORD, "phone": new, "code": code})
+    ok = await client.post(
+        "/api/me/phone",
+        headers=auth,
+        json={"password": PASSWORD, "phone": new, "code": code},
+    )
     assert ok.status == 200 and (await ok.json())["phone"] == "137****1111"
     taken = await request_code(client, "change_phone", new, headers=auth)
     assert taken.status == 409
@@ -338,10 +432,14 @@ async def test_change_phone_needs_password_and_a_code_to_the_new_phone(
 async def test_sessions_are_listed_and_revocable(client: TestClient) -> None:
     await make_user(client)
     first, second = await phone_login(client), await phone_login(client)
-    listed = (await (await client.get("/api/me/sessions", headers=first)).json())["sessions"]
+    listed = (await (await client.get("/api/me/sessions", headers=first)).json())[
+        "sessions"
+    ]
     assert len(listed) == 2 and sum(s["current"] for s in listed) == 1
     other = next(s for s in listed if not s["current"])
-    assert (await client.delete(f"/api/me/sessions/{other['id']}", headers=first)).status == 200
+    assert (
+        await client.delete(f"/api/me/sessions/{other['id']}", headers=first)
+    ).status == 200
     assert (await client.get("/api/me", headers=second)).status == 401
     missing = await client.delete("/api/me/sessions/ffffffffffffffff", headers=first)
     assert missing.status == 404
@@ -353,7 +451,9 @@ async def test_sessions_are_listed_and_revocable(client: TestClient) -> None:
 async def test_profile_name_can_change(client: TestClient) -> None:
     await make_user(client)
     auth = await phone_login(client)
-    response = await client.patch("/api/me", headers=auth, json={"display_name": "李四"})
+    response = await client.patch(
+        "/api/me", headers=auth, json={"display_name": "李四"}
+    )
     assert (await response.json())["name"] == "李四"
 
 
@@ -367,14 +467,18 @@ async def test_cookie_writes_need_the_csrf_token(client: TestClient) -> None:
     form = {"account": "alice", "password": PASSWORD}
     refused = await client.post("/declare/login", data=form, allow_redirects=False)
     assert refused.status == 403
-    logged_in = await client.post("/declare/login", data={**form, "csrf": token["X-CSRF-Token"]},
-                                  allow_redirects=False)
+    logged_in = await client.post(
+        "/declare/login",
+        data={**form, "csrf": token["X-CSRF-Token"]},
+        allow_redirects=False,
+    )
     assert logged_in.status == 303
     no_header = await client.patch("/api/me", json={"display_name": "x"})
     assert no_header.status == 403
     assert_error(await no_header.json(), "bad_csrf")
-    forged = await client.patch("/api/me", json={"display_name": "x"},
-                                headers={"X-CSRF-Token": "f" * 32})
+    forged = await client.patch(
+        "/api/me", json={"display_name": "x"}, headers={"X-CSRF-Token": "f" * 32}
+    )
     assert forged.status == 403
     ok = await client.patch("/api/me", json={"display_name": "x"}, headers=token)
     assert ok.status == 200

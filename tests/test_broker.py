@@ -61,13 +61,17 @@ async def test_transition_is_compare_and_set_and_publishes(broker: Broker) -> No
     await hub.add("t:doc", seen.append)
     await broker.put("t:doc", json.dumps({"state": "a", "version": 1}), ttl=5)
 
-    ok, doc = await broker.transition("t:doc", allowed=("b",), changes={"state": "c"},
-                                      channel="t:doc")
+    ok, doc = await broker.transition(
+        "t:doc", allowed=("b",), changes={"state": "c"}, channel="t:doc"
+    )
     assert not ok and doc == {"state": "a", "version": 1}
-    ok, doc = await broker.transition("t:doc", allowed=("a",), changes={"state": "b", "x": None},
-                                      channel="t:doc")
+    ok, doc = await broker.transition(
+        "t:doc", allowed=("a",), changes={"state": "b", "x": None}, channel="t:doc"
+    )
     assert ok and doc == {"state": "b", "version": 2, "x": None}
-    missing = await broker.transition("t:none", allowed=("a",), changes={}, channel="t:none")
+    missing = await broker.transition(
+        "t:none", allowed=("a",), changes={}, channel="t:none"
+    )
     assert missing == (False, None)
 
     for _ in range(50):
@@ -80,11 +84,17 @@ async def test_transition_is_compare_and_set_and_publishes(broker: Broker) -> No
 
 async def test_concurrent_transitions_have_one_winner(broker: Broker) -> None:
     await broker.put("t:race", json.dumps({"state": "pending", "version": 1}), ttl=5)
-    results = await asyncio.gather(*(
-        broker.transition("t:race", allowed=("pending",), changes={"state": "scanned", "by": n},
-                          channel="t:race")
-        for n in range(20)
-    ))
+    results = await asyncio.gather(
+        *(
+            broker.transition(
+                "t:race",
+                allowed=("pending",),
+                changes={"state": "scanned", "by": n},
+                channel="t:race",
+            )
+            for n in range(20)
+        )
+    )
     assert sum(ok for ok, _ in results) == 1
     final = json.loads(await broker.get("t:race") or "{}")
     assert final["version"] == 2
@@ -129,7 +139,9 @@ async def test_dead_subscription_is_detected_and_rebuilt() -> None:
     try:
         await admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
         deadline = asyncio.get_running_loop().time() + PROBE_INTERVAL * 8
-        while broker.resubscriptions == 0 and asyncio.get_running_loop().time() < deadline:
+        while (
+            broker.resubscriptions == 0 and asyncio.get_running_loop().time() < deadline
+        ):
             await asyncio.sleep(0.1)
         assert broker.resubscriptions >= 1
         assert None in got  # listeners were told to re-read

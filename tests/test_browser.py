@@ -288,7 +288,9 @@ async def test_phone_browser_confirms_on_the_h5_page(
 
     await confirm.click()
     await expect(page).to_have_attribute("data-state", "confirmed")
-    await expect(mobile.locator("#result")).to_have_text("已确认登录，请在电脑上继续操作")
+    await expect(mobile.locator("#result")).to_have_text(
+        "已确认登录，请在电脑上继续操作"
+    )
     await expect_enter_button(pc)
     await pc.get_by_test_id("enter").click()
     await pc.wait_for_url(re.compile(r"/declare/$"))

@@ -49,14 +49,27 @@ def identity(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     folder = tmp_path_factory.mktemp("identity")
     log_path = folder / "standin.log"
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("QRLOGIN_", "STANDIN_IDENTITY_"))}
-    command = [sys.executable, "-m", "server", "standin-identity",
-               "--port", str(STANDIN_PORT), "--data", str(folder / "yzt.db"),
-               "--redirect-uri", "http://127.0.0.1:"]
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("QRLOGIN_", "STANDIN_IDENTITY_"))
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "server",
+        "standin-identity",
+        "--port",
+        str(STANDIN_PORT),
+        "--data",
+        str(folder / "yzt.db"),
+        "--redirect-uri",
+        "http://127.0.0.1:",
+    ]
     with log_path.open("ab") as log_file:
-        process = subprocess.Popen(command, env=env, stdout=log_file,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, env=env, stdout=log_file, stderr=subprocess.STDOUT
+        )
     base = f"http://127.0.0.1:{STANDIN_PORT}"
     try:
         _wait_ready(base, process, Path(log_path))
@@ -93,8 +106,13 @@ async def certify(page: Any, enterprise: Account) -> None:
 
 
 async def test_certify_conflict_unbind_review_and_live_bell(
-    client: TestClient, identity: str, browser: Any, base_url: str, pc: Any,
-    screenshots: Screenshots, page_errors: Any,
+    client: TestClient,
+    identity: str,
+    browser: Any,
+    base_url: str,
+    pc: Any,
+    screenshots: Screenshots,
+    page_errors: Any,
 ) -> None:
     enterprise = new_account()
     status, _, body = await register(identity, enterprise)
@@ -108,16 +126,21 @@ async def test_certify_conflict_unbind_review_and_live_bell(
     await log_in(pc, "alice")
     await certify(pc, enterprise)
     await expect(pc.get_by_test_id("cert-status")).to_have_text("已认证")
-    await expect(pc.get_by_test_id("cert-enterprise")).to_have_text(enterprise.enterprise_name)
+    await expect(pc.get_by_test_id("cert-enterprise")).to_have_text(
+        enterprise.enterprise_name
+    )
     await screenshots.take(pc, "20-certified.png")
 
     # Bob tries the same enterprise in his own browser.
-    context = await browser.new_context(base_url=base_url, locale="zh-CN",
-                                        viewport={"width": 1280, "height": 800})
+    context = await browser.new_context(
+        base_url=base_url, locale="zh-CN", viewport={"width": 1280, "height": 800}
+    )
     bob = page_errors.watch(await context.new_page())
     await log_in(bob, "bob_b")
     await certify(bob, enterprise)
-    await expect(bob.get_by_test_id("cert-error")).to_contain_text("该企业已被其他用户绑定")
+    await expect(bob.get_by_test_id("cert-error")).to_contain_text(
+        "该企业已被其他用户绑定"
+    )
     await screenshots.take(bob, "21-enterprise-taken.png")
     await bob.get_by_test_id("unbind-link").click()
     form = bob.get_by_test_id("unbind-form")
@@ -128,8 +151,9 @@ async def test_certify_conflict_unbind_review_and_live_bell(
     await expect(bob.get_by_test_id("bell-count")).to_be_hidden()
 
     # Staff approve in a third browser; Bob's bell lights up without a reload.
-    staff_context = await browser.new_context(base_url=base_url, locale="zh-CN",
-                                              viewport={"width": 1280, "height": 800})
+    staff_context = await browser.new_context(
+        base_url=base_url, locale="zh-CN", viewport={"width": 1280, "height": 800}
+    )
     staff = page_errors.watch(await staff_context.new_page())
     await log_in(staff, "staffer")
     await staff.goto("/staff/")

@@ -80,7 +80,11 @@ async def test_guide_path_qr_login_and_declaration_review(
     await pc.wait_for_url("**/declare/")
 
     # Draft, attach, submit.
-    await pc.get_by_test_id("new-declaration").locator('button[type="submit"]').first.click()
+    await (
+        pc.get_by_test_id("new-declaration")
+        .locator('button[type="submit"]')
+        .first.click()
+    )
     await pc.wait_for_url(re.compile(r".*/declare/declarations/\d+"))
     declaration_id = pc.url.rstrip("/").rsplit("/", 1)[1]
     form = pc.get_by_test_id("declaration-form")
@@ -90,11 +94,15 @@ async def test_guide_path_qr_login_and_declaration_review(
     await form.locator('input[name="amount_requested"]').fill("300")
     await form.locator('input[name="contact_name"]').fill("张三")
     await form.locator('input[name="contact_phone"]').fill("13800001111")
-    await form.locator('textarea[name="description"]').fill("对现有产线进行智能化改造。")
+    await form.locator('textarea[name="description"]').fill(
+        "对现有产线进行智能化改造。"
+    )
     await pc.get_by_test_id("save").click()
     await expect(form.locator(".form-ok")).to_contain_text("已保存")
     await pc.get_by_test_id("file").set_input_files(
-        files=[{"name": "可行性研究报告.pdf", "mimeType": "application/pdf", "buffer": PDF}]
+        files=[
+            {"name": "可行性研究报告.pdf", "mimeType": "application/pdf", "buffer": PDF}
+        ]
     )
     await expect(pc.get_by_test_id("attachments")).to_contain_text("可行性研究报告.pdf")
     await pc.get_by_test_id("submit").click()
@@ -105,8 +113,9 @@ async def test_guide_path_qr_login_and_declaration_review(
     url = f"/api/staff/declarations/{declaration_id}"
     assert (await client.post(f"{url}/accept", headers=staff)).status == 200
     await expect(pc.get_by_test_id("toast").last).to_contain_text("已受理")
-    returned = await client.post(f"{url}/return", headers=staff,
-                                 json={"comment": "请补充申请资金的测算依据"})
+    returned = await client.post(
+        f"{url}/return", headers=staff, json={"comment": "请补充申请资金的测算依据"}
+    )
     assert returned.status == 200, await returned.text()
     await expect(pc.get_by_test_id("toast").last).to_contain_text("退回修改")
     await expect(pc.get_by_test_id("bell-count")).to_be_visible()
@@ -117,7 +126,8 @@ async def test_guide_path_qr_login_and_declaration_review(
     # Fixed and submitted again; staff approve.
     form = pc.get_by_test_id("declaration-form")
     await form.locator('textarea[name="description"]').fill(
-        "对现有产线进行智能化改造。申请资金按设备投资的25%测算。")
+        "对现有产线进行智能化改造。申请资金按设备投资的25%测算。"
+    )
     await pc.get_by_test_id("save").click()
     await expect(form.locator(".form-ok")).to_contain_text("已保存")
     await pc.get_by_test_id("submit").click()

@@ -95,30 +95,36 @@ class Mirror:
 
     async def discovery(self, request: web.Request) -> web.Response:
         """The stand-in's document, with the mirror as issuer, token and keys."""
-        async with aiohttp.ClientSession() as http, http.get(
-            f"{self.standin}/.well-known/openid-configuration"
-        ) as response:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{self.standin}/.well-known/openid-configuration") as response,
+        ):
             document = await response.json()
-        document |= {"issuer": self.base, "token_endpoint": f"{self.base}/token",
-                     "jwks_uri": f"{self.base}/jwks"}
+        document |= {
+            "issuer": self.base,
+            "token_endpoint": f"{self.base}/token",
+            "jwks_uri": f"{self.base}/jwks",
+        }
         return web.json_response(document)
 
     async def jwks(self, request: web.Request) -> web.Response:
         """The mirror's own key when it re-signs, else the stand-in's keys."""
         if self.mode == "own_key":
             return web.json_response(KeySet([self.key]).as_dict(private=False))
-        async with aiohttp.ClientSession() as http, http.get(
-            f"{self.standin}/jwks"
-        ) as response:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{self.standin}/jwks") as response,
+        ):
             return web.json_response(await response.json())
 
     async def token(self, request: web.Request) -> web.Response:
         """Forward to the stand-in, then change the ID token as the mode says."""
         form = dict(await request.post())
         headers = {"Authorization": request.headers.get("Authorization", "")}
-        async with aiohttp.ClientSession() as http, http.post(
-            f"{self.standin}/token", data=form, headers=headers
-        ) as response:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{self.standin}/token", data=form, headers=headers) as response,
+        ):
             body = await response.json()
             if response.status != 200:
                 return web.json_response(body, status=response.status)
@@ -142,8 +148,9 @@ class Mirror:
             kid = self.key.kid
             if self.mode == "foreign_key":  # claim to be the stand-in's key
                 kid = json.loads(_unb64(header))["kid"]
-            return jwt.encode({"alg": "RS256", "kid": kid}, claims, self.key,
-                              algorithms=["RS256"])
+            return jwt.encode(
+                {"alg": "RS256", "kid": kid}, claims, self.key, algorithms=["RS256"]
+            )
         return token
 
 
@@ -173,8 +180,12 @@ async def login_through(mirror: Mirror, account: Account) -> Exception | None:
         auth = new_auth_request()
         code = await code_for(client, mirror.standin, auth, account)
         try:
-            await client.exchange(code=code, code_verifier=auth.code_verifier,
-                                  redirect_uri=REDIRECT_URI, nonce=auth.nonce)
+            await client.exchange(
+                code=code,
+                code_verifier=auth.code_verifier,
+                redirect_uri=REDIRECT_URI,
+                nonce=auth.nonce,
+            )
         except (IdentityRefused, IdentityBadReply) as err:
             return err
     return None
@@ -209,8 +220,11 @@ async def test_tampered_id_token_is_refused(
         (lambda c: {**c, "aud": [c["aud"], "x"]}, IdentityRefused, "audience"),
         (lambda c: {**c, "exp": c["iat"] - 3600}, IdentityRefused, "expired"),
         (lambda c: {**c, "iat": c["iat"] + 3600}, IdentityRefused, "issued_at"),
-        (lambda c: {k: v for k, v in c.items() if k != "nonce"}, IdentityRefused,
-         "nonce"),
+        (
+            lambda c: {k: v for k, v in c.items() if k != "nonce"},
+            IdentityRefused,
+            "nonce",
+        ),
         (lambda c: {**c, "uscc": c["uscc"][:17] + "0"}, IdentityBadReply, "uscc"),
         (lambda c: {**c, "enterprise_name": ""}, IdentityBadReply, "enterprise_name"),
     ],
@@ -247,12 +261,14 @@ async def test_token_reply_without_id_token_is_a_bad_reply(
 
 
 async def test_stand_in_down_is_identity_unavailable() -> None:
-    settings = load_settings(identity_issuer=f"http://127.0.0.1:{free_port()}",
-                             identity_standin=True)
+    settings = load_settings(
+        identity_issuer=f"http://127.0.0.1:{free_port()}", identity_standin=True
+    )
     async with IdentityClient.from_settings(settings) as client:
         with pytest.raises(IdentityUnavailable) as caught:
-            await client.authorization_url(state="s", nonce="n", code_challenge="c",
-                                           redirect_uri=REDIRECT_URI)
+            await client.authorization_url(
+                state="s", nonce="n", code_challenge="c", redirect_uri=REDIRECT_URI
+            )
     assert (caught.value.status, caught.value.code) == (503, "identity_unavailable")
 
 
@@ -261,8 +277,9 @@ async def test_a_silent_provider_times_out_as_unavailable() -> None:
         sock.bind(("127.0.0.1", 0))
         sock.listen(4)
         port = sock.getsockname()[1]
-        settings = load_settings(identity_issuer=f"http://127.0.0.1:{port}",
-                                 identity_http_timeout=0.3)
+        settings = load_settings(
+            identity_issuer=f"http://127.0.0.1:{port}", identity_http_timeout=0.3
+        )
         async with IdentityClient.from_settings(settings) as client:
             started = asyncio.get_running_loop().time()
             with pytest.raises(IdentityUnavailable):
@@ -321,16 +338,19 @@ def test_a_bad_issuer_is_a_config_error() -> None:
 
 def test_production_refuses_the_stand_in_identity_provider() -> None:
     production = {
-        "mode": "production", "database_url": "postgresql://db/app",
-        "broker_url": "redis://cache:6379/0", "secret_key": "k" * 48,
+        "mode": "production",
+        "database_url": "postgresql://db/app",
+        "broker_url": "redis://cache:6379/0",
+        "secret_key": "k" * 48,
         "public_url": "https://login.example.org",
         "sms_gateway_url": "https://sms.example.org/send",
         "smtp_host": "smtp.example.org",
     }
     load_settings(**production).check_production()  # certification off: fine
 
-    standin = load_settings(**production, identity_issuer="http://127.0.0.1:9200",
-                            identity_standin=True)
+    standin = load_settings(
+        **production, identity_issuer="http://127.0.0.1:9200", identity_standin=True
+    )
     with pytest.raises(ConfigError) as caught:
         standin.check_production()
     message = str(caught.value)
@@ -338,8 +358,11 @@ def test_production_refuses_the_stand_in_identity_provider() -> None:
     assert "QRLOGIN_IDENTITY_CLIENT_SECRET" in message
     assert DEFAULT_CLIENT_SECRET not in message, "secrets stay out of messages"
 
-    real = load_settings(**production, identity_issuer="https://yzt.example.gov.cn/oidc",
-                         identity_client_secret="s" * 40)
+    real = load_settings(
+        **production,
+        identity_issuer="https://yzt.example.gov.cn/oidc",
+        identity_client_secret="s" * 40,
+    )
     assert production_problems(real) == []
     real.check_production()
 

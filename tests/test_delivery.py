@@ -86,8 +86,9 @@ def settings_overrides() -> dict[str, Any]:
 
 
 async def test_email_code_arrives_over_smtp(client: TestClient, inbox: Inbox) -> None:
-    await client.app[AUTH].create_user(username="mailer", password=PASSWORD,
-                                       email="mailer@example.org")
+    await client.app[AUTH].create_user(
+        username="mailer", password=PASSWORD, email="mailer@example.org"
+    )
     assert (await request_code(client, "login", "mailer@example.org")).status == 200
     for _ in range(50):
         if inbox.messages:
@@ -98,12 +99,17 @@ async def test_email_code_arrives_over_smtp(client: TestClient, inbox: Inbox) ->
     assert message["From"] == "noreply@qrlogin.test"
     body = message.get_payload(decode=True).decode()
     code = re.search(r"\d{6}", body).group(0)  # type: ignore[union-attr]
-    response = await client.post("/api/auth/code-login", headers=csrf(client), json={
-        "destination": "mailer@example.org", "code": code})
+    response = await client.post(
+        "/api/auth/code-login",
+        headers=csrf(client),
+        json={"destination": "mailer@example.org", "code": code},
+    )
     assert response.status == 200
 
 
-async def test_sms_code_goes_through_the_gateway(client: TestClient, gateway: Gateway) -> None:
+async def test_sms_code_goes_through_the_gateway(
+    client: TestClient, gateway: Gateway
+) -> None:
     assert (await request_code(client, "register", "13912345678")).status == 200
     assert gateway.tokens == ["Bearer gateway-secret"]
     sent = gateway.received[0]
@@ -111,7 +117,8 @@ async def test_sms_code_goes_through_the_gateway(client: TestClient, gateway: Ga
 
 
 async def test_gateway_failure_is_a_clear_error_and_allows_a_retry(
-    client: TestClient, gateway: Gateway,
+    client: TestClient,
+    gateway: Gateway,
 ) -> None:
     gateway.fail = True
     failed = await request_code(client, "register", "13912345678")

@@ -29,22 +29,66 @@ async def test_bad_input_battery_never_gives_a_500(client: TestClient) -> None:
         ("GET", f"/api/qr/sessions/{UNKNOWN}/image", {}, None, 404, "unknown_session"),
         ("GET", "/api/qr/sessions/%00%ff/image", {}, None, 404, "unknown_session"),
         ("POST", f"/api/qr/sessions/{sid}/redeem", watch, b"{}", 422, "invalid"),
-        ("POST", f"/api/qr/sessions/{sid}/redeem", watch, b'{"ticket": "x"}', 409, "wrong_state"),
-        ("POST", f"/api/qr/sessions/{sid}/redeem", watch, b'{"ticket": ' + b'"x' * 400 + b'"}',
-         400, "bad_json"),
+        (
+            "POST",
+            f"/api/qr/sessions/{sid}/redeem",
+            watch,
+            b'{"ticket": "x"}',
+            409,
+            "wrong_state",
+        ),
+        (
+            "POST",
+            f"/api/qr/sessions/{sid}/redeem",
+            watch,
+            b'{"ticket": ' + b'"x' * 400 + b'"}',
+            400,
+            "bad_json",
+        ),
         ("POST", f"/api/app/qr/{UNKNOWN}/scan", auth, None, 404, "unknown_session"),
         ("POST", "/api/app/qr/../scan", auth, None, 404, "not_found"),
         ("POST", f"/api/app/qr/{sid}/confirm", auth, None, 409, "wrong_state"),
-        ("POST", f"/api/app/qr/{sid}/scan", {"Authorization": "Basic abc"}, None, 401,
-         "unauthorized"),
+        (
+            "POST",
+            f"/api/app/qr/{sid}/scan",
+            {"Authorization": "Basic abc"},
+            None,
+            401,
+            "unauthorized",
+        ),
         ("POST", "/api/app/login", {}, b'{"account": "alice"}', 422, "invalid"),
-        ("POST", "/api/app/login", {}, b'{"account": "alice", "password": "wrong one"}', 401,
-         "bad_credentials"),
-        ("POST", "/api/app/login", {}, b'{"account": "nobody", "password": "wrong one"}', 401,
-         "bad_credentials"),
-        ("POST", "/api/app/login", {}, b'{"account": 5, "password": []}', 422, "invalid"),
-        ("GET", "/api/app/me", {"Authorization": "Bearer " + "x" * 500}, None, 401,
-         "unauthorized"),
+        (
+            "POST",
+            "/api/app/login",
+            {},
+            b'{"account": "alice", "password": "wrong one"}',
+            401,
+            "bad_credentials",
+        ),
+        (
+            "POST",
+            "/api/app/login",
+            {},
+            b'{"account": "nobody", "password": "wrong one"}',
+            401,
+            "bad_credentials",
+        ),
+        (
+            "POST",
+            "/api/app/login",
+            {},
+            b'{"account": 5, "password": []}',
+            422,
+            "invalid",
+        ),
+        (
+            "GET",
+            "/api/app/me",
+            {"Authorization": "Bearer " + "x" * 500},
+            None,
+            401,
+            "unauthorized",
+        ),
     ]
     for method, path, headers, body, status, code in cases:
         response = await client.request(method, path, headers=headers, data=body)
@@ -54,8 +98,12 @@ async def test_bad_input_battery_never_gives_a_500(client: TestClient) -> None:
 
 async def test_unknown_and_wrong_password_look_the_same(client: TestClient) -> None:
     await make_user(client)
-    wrong = await client.post("/api/app/login", json={"account": "alice", "password": "nope nope"})
-    unknown = await client.post("/api/app/login", json={"account": "bob", "password": "nope nope"})
+    wrong = await client.post(
+        "/api/app/login", json={"account": "alice", "password": "nope nope"}
+    )
+    unknown = await client.post(
+        "/api/app/login", json={"account": "bob", "password": "nope nope"}
+    )
     assert wrong.status == unknown.status == 401
     assert await wrong.json() == await unknown.json()
 

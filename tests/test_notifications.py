@@ -14,8 +14,9 @@ from server.ws import protocol
 from tests.helpers import assert_error, make_user, phone_login
 
 
-async def user_socket(client: TestClient, auth: dict[str, str], last_id: int = 0
-                      ) -> tuple[ClientWebSocketResponse, list[dict[str, Any]]]:
+async def user_socket(
+    client: TestClient, auth: dict[str, str], last_id: int = 0
+) -> tuple[ClientWebSocketResponse, list[dict[str, Any]]]:
     """Open /ws with an app token; returns the socket and the frames up to ready."""
     ws = await client.ws_connect("/ws")
     token = auth["Authorization"].split()[1]
@@ -42,16 +43,24 @@ async def test_notification_is_stored_and_pushed_live(client: TestClient) -> Non
     await client.app[NOTIFY].notify(user_id, "review", "审核通过", "您的解绑申请已通过")
     frame = await next_json(ws)
     assert frame["type"] == "notification"
-    assert frame["notification"]["title"] == "审核通过" and not frame["notification"]["read"]
+    assert (
+        frame["notification"]["title"] == "审核通过"
+        and not frame["notification"]["read"]
+    )
 
     listed = await (await client.get("/api/notifications", headers=auth)).json()
-    assert listed["unread"] == 1 and listed["items"][0]["id"] == frame["notification"]["id"]
+    assert (
+        listed["unread"] == 1
+        and listed["items"][0]["id"] == frame["notification"]["id"]
+    )
     await ws.close()
 
 
 async def test_every_open_page_of_the_user_gets_it(client: TestClient) -> None:
     user_id = await make_user(client)
-    sockets = [(await user_socket(client, await phone_login(client)))[0] for _ in range(3)]
+    sockets = [
+        (await user_socket(client, await phone_login(client)))[0] for _ in range(3)
+    ]
     await client.app[NOTIFY].notify(user_id, "review", "通知")
     frames = await asyncio.gather(*(next_json(ws) for ws in sockets))
     assert {f["notification"]["title"] for f in frames} == {"通知"}
@@ -59,7 +68,9 @@ async def test_every_open_page_of_the_user_gets_it(client: TestClient) -> None:
         await ws.close()
 
 
-async def test_reconnect_resumes_in_order_without_duplicates(client: TestClient) -> None:
+async def test_reconnect_resumes_in_order_without_duplicates(
+    client: TestClient,
+) -> None:
     """Notifications sent while the socket was down arrive on reconnect, once each."""
     user_id = await make_user(client)
     auth = await phone_login(client)
@@ -76,7 +87,9 @@ async def test_reconnect_resumes_in_order_without_duplicates(client: TestClient)
     assert frames[-1] == {"type": "ready", "unread": 4, "last_id": missed[-1]["id"]}
 
     # Notifications racing the backlog read are neither lost nor doubled.
-    racing = asyncio.gather(*(notify.notify(user_id, "k", f"race {n}") for n in range(5)))
+    racing = asyncio.gather(
+        *(notify.notify(user_id, "k", f"race {n}") for n in range(5))
+    )
     ws2, frames2 = await user_socket(client, auth, last_id=missed[-1]["id"])
     await racing
     ids = [f["notification"]["id"] for f in frames2 if f["type"] == "notification"]
@@ -93,7 +106,9 @@ async def test_mark_read_one_and_all(client: TestClient) -> None:
     notify = client.app[NOTIFY]
     notes = [await notify.notify(user_id, "k", f"n{n}") for n in range(3)]
     ws, _ = await user_socket(client, auth)
-    response = await client.post(f"/api/notifications/{notes[0]['id']}/read", headers=auth)
+    response = await client.post(
+        f"/api/notifications/{notes[0]['id']}/read", headers=auth
+    )
     assert (await response.json())["unread"] == 2
     assert (await next_json(ws)) == {"type": "read", "notification": notes[0]["id"]}
     await ws.send_json({"id": 1, "type": "mark_read", "notification": "all"})
@@ -105,13 +120,17 @@ async def test_mark_read_one_and_all(client: TestClient) -> None:
     await ws.close()
 
 
-async def test_one_user_never_sees_another_users_notifications(client: TestClient) -> None:
+async def test_one_user_never_sees_another_users_notifications(
+    client: TestClient,
+) -> None:
     alice = await make_user(client, "alice")
     await make_user(client, "bob_b")
     bob = await phone_login(client, "bob_b")
     note = await client.app[NOTIFY].notify(alice, "k", "for alice only")
     assert (await client.get("/api/notifications", headers=bob)).status == 200
-    assert (await (await client.get("/api/notifications", headers=bob)).json())["items"] == []
+    assert (await (await client.get("/api/notifications", headers=bob)).json())[
+        "items"
+    ] == []
     stolen = await client.post(f"/api/notifications/{note['id']}/read", headers=bob)
     assert stolen.status == 404
 
@@ -129,8 +148,14 @@ async def test_password_change_notifies(client: TestClient) -> None:
     user_id = await make_user(client)
     auth = await phone_login(client)
     ws, _ = await user_socket(client, auth)
-    await client.post("/api/me/password", headers=auth, json={
-        "old_password": "correct horse battery", "new_password": "another fine secret"})
+    await client.post(
+        "/api/me/password",
+        headers=auth,
+        json={
+            "old_password": "correct horse battery",
+            "new_password": "another fine secret",
+        },
+    )
     frame = await next_json(ws)
     assert frame["notification"]["title"] == "密码已修改"
     assert await client.app[AUTH].get_user(user_id) is not None

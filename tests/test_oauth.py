@@ -71,7 +71,9 @@ def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "server", "standin-oauth", "--port", str(port)],
-            env=env, stdout=log_file, stderr=subprocess.STDOUT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -118,13 +120,16 @@ def tweaks() -> dict[str, Any]:
 
 
 @pytest.fixture
-def settings_overrides(standin: str, silent_port: int,
-                       tweaks: dict[str, Any]) -> dict[str, Any]:
+def settings_overrides(
+    standin: str, silent_port: int, tweaks: dict[str, Any]
+) -> dict[str, Any]:
     """Point the app under test at the stand-in, with the test's tweaks."""
     providers = standin_providers(standin)
-    places = {"REFUSED": f"http://127.0.0.1:{free_port()}",
-              "SILENT": f"http://127.0.0.1:{silent_port}",
-              "HTML": f"{standin}/"}
+    places = {
+        "REFUSED": f"http://127.0.0.1:{free_port()}",
+        "SILENT": f"http://127.0.0.1:{silent_port}",
+        "HTML": f"{standin}/",
+    }
     for name in PROVIDERS:
         for key, value in tweaks.get(name, {}).items():
             providers[name][key] = places.get(value, value)
@@ -159,8 +164,9 @@ class Browser:
 
     async def post(self, target: str, form: dict[str, str]) -> tuple[int, str, str]:
         """POST a form without following: (status, Location, body)."""
-        async with self.http.post(self.url(target), data=form,
-                                  allow_redirects=False) as response:
+        async with self.http.post(
+            self.url(target), data=form, allow_redirects=False
+        ) as response:
             return await _reply(response)
 
     def cookie(self, name: str) -> str | None:
@@ -206,8 +212,9 @@ def with_query(url: str, **changes: str) -> str:
     return urlunsplit(parts._replace(query=urlencode({**query, **changes})))
 
 
-async def consent(browser: Browser, authorize_url: str, user: str,
-                  decision: str = "allow") -> str:
+async def consent(
+    browser: Browser, authorize_url: str, user: str, decision: str = "allow"
+) -> str:
     """At the stand-in: read the consent page, pick user, answer; where it sends us."""
     status, _, page = await browser.get(authorize_url)
     assert status == 200, page
@@ -229,8 +236,9 @@ async def start(browser: Browser, provider: str, next_url: str = "/declare/") ->
     return location
 
 
-async def sign_in(browser: Browser, provider: str, user: str,
-                  next_url: str = "/declare/") -> tuple[int, str, str]:
+async def sign_in(
+    browser: Browser, provider: str, user: str, next_url: str = "/declare/"
+) -> tuple[int, str, str]:
     """The whole round trip; the callback's reply."""
     back = await consent(browser, await start(browser, provider, next_url), user)
     return await browser.get(back)
@@ -293,8 +301,13 @@ def test_no_providers_means_no_links() -> None:
 
 
 def test_a_bad_provider_setting_is_a_config_error_without_secrets() -> None:
-    entry = {"authorize_url": "https://a/x", "token_url": "https://a/t",
-             "userinfo_url": "ftp://a/u", "client_id": "id", "client_secret": "s3cr3t"}
+    entry = {
+        "authorize_url": "https://a/x",
+        "token_url": "https://a/t",
+        "userinfo_url": "ftp://a/u",
+        "client_id": "id",
+        "client_secret": "s3cr3t",
+    }
     with pytest.raises(ConfigError, match="http") as caught:
         parse_providers(json.dumps({"wechat": entry}))
     assert "s3cr3t" not in str(caught.value)
@@ -308,8 +321,10 @@ def test_a_bad_provider_setting_is_a_config_error_without_secrets() -> None:
 
 def test_production_refuses_standin_and_plain_http_providers() -> None:
     production = {
-        "mode": "production", "database_url": "postgresql://db/app",
-        "broker_url": "redis://cache:6379/0", "secret_key": "k" * 48,
+        "mode": "production",
+        "database_url": "postgresql://db/app",
+        "broker_url": "redis://cache:6379/0",
+        "secret_key": "k" * 48,
         "public_url": "https://login.example.org",
     }
     providers = standin_providers("http://127.0.0.1:9100")
@@ -361,18 +376,26 @@ async def test_register_form_errors_keep_the_provider_account_waiting(
     await make_user(client, "taken_name")
     one = browser()
     await sign_in(one, "qq", "qq_bob")
-    status, _, page = await submit(one, "register", username="9bad", password=PASSWORD,
-                                   agree="on")
+    status, _, page = await submit(
+        one, "register", username="9bad", password=PASSWORD, agree="on"
+    )
     assert status == 422 and "用户名需为" in page
-    status, _, page = await submit(one, "register", username="taken_name",
-                                   password=PASSWORD, agree="on")
+    status, _, page = await submit(
+        one, "register", username="taken_name", password=PASSWORD, agree="on"
+    )
     assert status == 409 and "该用户名已被使用" in page
-    status, _, page = await submit(one, "register", username="bob_qq",
-                                   password=PASSWORD)
+    status, _, page = await submit(
+        one, "register", username="bob_qq", password=PASSWORD
+    )
     assert status == 422 and "用户协议" in page
-    status, location, _ = await submit(one, "register", username="bob_qq",
-                                       password=PASSWORD, phone="13800138001",
-                                       agree="on")
+    status, location, _ = await submit(
+        one,
+        "register",
+        username="bob_qq",
+        password=PASSWORD,
+        phone="13800138001",
+        agree="on",
+    )
     assert (status, location) == (303, "/declare/")
     status, _, page = await one.get("/oauth/link")
     assert (status, error_code(page)) == (410, "link_expired")
@@ -386,11 +409,13 @@ async def test_linking_an_existing_account(
     status, location, _ = await sign_in(one, "weibo", "wb_alice", next_url="/m/")
     assert location == "/oauth/link"
 
-    status, _, page = await submit(one, "link", account="alice",
-                                   password="wrong password")
+    status, _, page = await submit(
+        one, "link", account="alice", password="wrong password"
+    )
     assert status == 401 and "账号或密码错误" in page
-    status, location, _ = await submit(one, "link", account="13800138000",
-                                       password=PASSWORD)
+    status, location, _ = await submit(
+        one, "link", account="13800138000", password=PASSWORD
+    )
     assert (status, location) == (303, "/m/")
     assert await one.user_id() == alice
     assert await linked(client, "weibo", "wb_alice") == [alice]
@@ -530,9 +555,12 @@ async def test_the_unique_index_refuses_a_second_link(client: TestClient) -> Non
 def app_authorize_url(standin: str, provider: str, challenge: str) -> str:
     """The authorize URL the phone app opens itself."""
     query = {
-        "response_type": "code", "client_id": f"standin-{provider}",
-        "redirect_uri": APP_REDIRECT, "state": generate_token(16),
-        "code_challenge": challenge, "code_challenge_method": "S256",
+        "response_type": "code",
+        "client_id": f"standin-{provider}",
+        "redirect_uri": APP_REDIRECT,
+        "state": generate_token(16),
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
     }
     return f"{standin}/{provider}/authorize?{urlencode(query)}"
 
@@ -601,8 +629,11 @@ async def test_the_app_gets_clear_errors_from_the_provider(
     url = client.make_url
 
     code, verifier = await app_code("wechat", "wx_bob")
-    wrong = {"code": code, "code_verifier": generate_token(64),
-             "redirect_uri": APP_REDIRECT}
+    wrong = {
+        "code": code,
+        "code_verifier": generate_token(64),
+        "redirect_uri": APP_REDIRECT,
+    }
     async with app.post(url("/api/app/oauth/wechat"), json=wrong) as response:
         assert response.status == 502
         assert_error(await response.json(), "provider_rejected")

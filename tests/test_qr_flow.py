@@ -19,11 +19,20 @@ from tests.helpers import (
 )
 
 
-async def test_confirm_is_pushed_and_ticket_logs_the_page_in(client: TestClient) -> None:
+async def test_confirm_is_pushed_and_ticket_logs_the_page_in(
+    client: TestClient,
+) -> None:
     await make_user(client)
     auth = await phone_login(client)
     session = await new_session(client)
-    assert set(session) >= {"id", "qr_url", "image_url", "expires_in", "watch_token", "ws_url"}
+    assert set(session) >= {
+        "id",
+        "qr_url",
+        "image_url",
+        "expires_in",
+        "watch_token",
+        "ws_url",
+    }
     assert session["qr_url"].endswith(f"/qr/s/{session['id']}")
 
     ws = await watch(client, session)
@@ -78,7 +87,9 @@ async def test_ids_are_long_random_and_never_client_chosen(client: TestClient) -
     assert all(len(i) * 6 >= ID_BYTES * 8 >= 128 for i in ids)
     chosen = await client.post("/api/qr/sessions", json={"id": "A" * 24})
     assert (await chosen.json())["id"] != "A" * 24
-    made_up = await client.get("/api/qr/sessions/" + "A" * 24, headers={"Authorization": "Bearer x"})
+    made_up = await client.get(
+        "/api/qr/sessions/" + "A" * 24, headers={"Authorization": "Bearer x"}
+    )
     assert made_up.status == 401
 
 
@@ -109,10 +120,15 @@ async def test_watching_and_redeeming_need_the_watch_token(client: TestClient) -
         headers={"Authorization": f"Bearer {session['watch_token']}"},
     )
     ticket = (await polled.json())["ticket"]
-    stolen = await client.post(f"/api/qr/sessions/{session['id']}/redeem", json={"ticket": ticket},
-                               headers={"Authorization": f"Bearer {other['watch_token']}"})
+    stolen = await client.post(
+        f"/api/qr/sessions/{session['id']}/redeem",
+        json={"ticket": ticket},
+        headers={"Authorization": f"Bearer {other['watch_token']}"},
+    )
     assert stolen.status == 401
-    no_token = await client.post(f"/api/qr/sessions/{session['id']}/redeem", json={"ticket": ticket})
+    no_token = await client.post(
+        f"/api/qr/sessions/{session['id']}/redeem", json={"ticket": ticket}
+    )
     assert no_token.status == 401
 
 
@@ -123,7 +139,9 @@ async def test_one_scan_wins_under_concurrent_scans(client: TestClient) -> None:
         await make_user(client, f"user{n}", display_name=f"用户{n}")
         phones.append(await phone_login(client, f"user{n}"))
     session = await new_session(client)
-    responses = await asyncio.gather(*(phone(client, "scan", session["id"], a) for a in phones))
+    responses = await asyncio.gather(
+        *(phone(client, "scan", session["id"], a) for a in phones)
+    )
     statuses = sorted(r.status for r in responses)
     assert statuses == [200] + [409] * 5
     for response in responses:
@@ -139,11 +157,16 @@ async def test_one_redeem_wins_under_concurrent_redeems(client: TestClient) -> N
     await phone(client, "scan", session["id"], auth)
     await phone(client, "confirm", session["id"], auth)
     headers = {"Authorization": f"Bearer {session['watch_token']}"}
-    frame = await (await client.get(f"/api/qr/sessions/{session['id']}", headers=headers)).json()
+    frame = await (
+        await client.get(f"/api/qr/sessions/{session['id']}", headers=headers)
+    ).json()
 
     async def redeem() -> int:
-        response = await client.post(f"/api/qr/sessions/{session['id']}/redeem",
-                                     json={"ticket": frame["ticket"]}, headers=headers)
+        response = await client.post(
+            f"/api/qr/sessions/{session['id']}/redeem",
+            json={"ticket": frame["ticket"]},
+            headers=headers,
+        )
         return response.status
 
     statuses = sorted(await asyncio.gather(*(redeem() for _ in range(6))))
@@ -167,14 +190,19 @@ async def test_only_the_scanning_user_may_answer(client: TestClient) -> None:
     """Security property 4."""
     await make_user(client, "alice")
     await make_user(client, "mallory", display_name="")
-    alice, mallory = await phone_login(client, "alice"), await phone_login(client, "mallory")
+    alice, mallory = (
+        await phone_login(client, "alice"),
+        await phone_login(client, "mallory"),
+    )
     session = await new_session(client)
     await phone(client, "scan", session["id"], alice)
     for action in ("confirm", "cancel"):
         response = await phone(client, action, session["id"], mallory)
         assert response.status == 403
         assert_error(await response.json(), "not_scanner")
-    bad = await phone(client, "confirm", session["id"], {"Authorization": "Bearer forged"})
+    bad = await phone(
+        client, "confirm", session["id"], {"Authorization": "Bearer forged"}
+    )
     assert bad.status == 401
     none = await client.post(f"/api/app/qr/{session['id']}/confirm")
     assert none.status == 401
@@ -195,8 +223,10 @@ async def test_page_sees_masked_name_phone_sees_requester(client: TestClient) ->
     """Security property 5: minimal data on each side."""
     await make_user(client, "alice", phone="13800138000", display_name="欧阳小明")
     auth = await phone_login(client)
-    agent = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-             "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36")
+    agent = (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+    )
     session = await new_session(client, **{"User-Agent": agent})
     ws = await watch(client, session)
     await next_frame(ws)
@@ -220,7 +250,9 @@ async def test_network_hint_when_the_networks_differ(client: TestClient) -> None
         f"/api/app/qr/{session['id']}/scan",
         headers={**auth, "X-Forwarded-For": "203.0.113.9"},
     )
-    assert (await response.json())["requester"]["same_network"] is True  # no proxy trusted
+    assert (await response.json())["requester"][
+        "same_network"
+    ] is True  # no proxy trusted
 
     from server.qr.service import same_network
 
@@ -241,18 +273,32 @@ async def test_audit_records_every_step_with_both_sides(client: TestClient) -> N
     auth = await phone_login(client)
     session = await new_session(client, **{"User-Agent": "PC-Browser/1.0"})
     await phone(client, "scan", session["id"], {**auth, "User-Agent": "Phone-App/2.0"})
-    await phone(client, "confirm", session["id"], {**auth, "User-Agent": "Phone-App/2.0"})
-    headers = {"Authorization": f"Bearer {session['watch_token']}", "User-Agent": "PC-Browser/1.0"}
-    frame = await (await client.get(f"/api/qr/sessions/{session['id']}", headers=headers)).json()
-    await client.post(f"/api/qr/sessions/{session['id']}/redeem", json={"ticket": frame["ticket"]},
-                      headers=headers)
+    await phone(
+        client, "confirm", session["id"], {**auth, "User-Agent": "Phone-App/2.0"}
+    )
+    headers = {
+        "Authorization": f"Bearer {session['watch_token']}",
+        "User-Agent": "PC-Browser/1.0",
+    }
+    frame = await (
+        await client.get(f"/api/qr/sessions/{session['id']}", headers=headers)
+    ).json()
+    await client.post(
+        f"/api/qr/sessions/{session['id']}/redeem",
+        json={"ticket": frame["ticket"]},
+        headers=headers,
+    )
     cancelled = await new_session(client)
     await phone(client, "scan", cancelled["id"], auth)
     await phone(client, "cancel", cancelled["id"], auth)
 
     await client.app[AUDIT].flush()
     async with client.app[ENGINE].connect() as conn:
-        rows = (await conn.execute(sa.select(audit_events).order_by(audit_events.c.id))).mappings().all()
+        rows = (
+            (await conn.execute(sa.select(audit_events).order_by(audit_events.c.id)))
+            .mappings()
+            .all()
+        )
     events = {(r["event"], r["subject"]): r for r in rows}
     sid = session["id"]
     assert events[("qr_created", sid)]["user_agent"] == "PC-Browser/1.0"

@@ -26,7 +26,9 @@ async def test_socket_from_a_foreign_origin_is_refused(client: TestClient) -> No
     """Property 6: cross-site WebSocket hijacking is stopped at the upgrade."""
     session = await new_session(client)
     with pytest.raises(WSServerHandshakeError) as caught:
-        await client.ws_connect(f"/ws/qr/{session['id']}", headers={"Origin": "https://evil.example"})
+        await client.ws_connect(
+            f"/ws/qr/{session['id']}", headers={"Origin": "https://evil.example"}
+        )
     assert caught.value.status == 403
     own = client.app[SETTINGS].public_origin
     ws = await client.ws_connect(f"/ws/qr/{session['id']}", headers={"Origin": own})
@@ -35,7 +37,9 @@ async def test_socket_from_a_foreign_origin_is_refused(client: TestClient) -> No
     await ws.close()
 
 
-async def test_cookie_writes_from_a_foreign_origin_are_refused(client: TestClient) -> None:
+async def test_cookie_writes_from_a_foreign_origin_are_refused(
+    client: TestClient,
+) -> None:
     """Property 6: a cross-site form cannot log out, log in, or confirm."""
     await make_user(client)
     for path in ("/logout", "/declare/login", "/api/app/login", "/api/qr/sessions"):
@@ -75,16 +79,24 @@ async def test_rate_limits_answer_429_with_retry_after(client: TestClient) -> No
 
     for _ in range(2):
         await client.post(f"/api/qr/sessions/{'A' * 24}/redeem", json={"ticket": "x"})
-    redeem = await client.post(f"/api/qr/sessions/{'A' * 24}/redeem", json={"ticket": "x"})
+    redeem = await client.post(
+        f"/api/qr/sessions/{'A' * 24}/redeem", json={"ticket": "x"}
+    )
     assert redeem.status == 429 and "Retry-After" in redeem.headers
 
 
-async def test_long_poll_is_rate_limited(client: TestClient, make_settings: Any) -> None:
+async def test_long_poll_is_rate_limited(
+    client: TestClient, make_settings: Any
+) -> None:
     """Property 7, for long-poll watchers."""
     session = await new_session(client)
     headers = {"Authorization": f"Bearer {session['watch_token']}"}
     url = f"/api/qr/sessions/{session['id']}?wait=0.05"
-    assert [(await client.get(url, headers=headers)).status for _ in range(3)] == [200, 200, 429]
+    assert [(await client.get(url, headers=headers)).status for _ in range(3)] == [
+        200,
+        200,
+        429,
+    ]
 
 
 class TestLifetime:
@@ -98,7 +110,9 @@ class TestLifetime:
     def settings_overrides(self) -> dict[str, Any]:
         return {"qr_lifetime": 120, "qr_max_rotations": 2, "qr_step_lifetime": 60}
 
-    async def test_expired_session_refuses_every_step(self, client: TestClient, clock: FakeClock) -> None:
+    async def test_expired_session_refuses_every_step(
+        self, client: TestClient, clock: FakeClock
+    ) -> None:
         await make_user(client)
         auth = await phone_login(client)
         session = await new_session(client)
@@ -107,40 +121,60 @@ class TestLifetime:
         assert response.status == 410
         assert_error(await response.json(), "expired")
         headers = {"Authorization": f"Bearer {session['watch_token']}"}
-        polled = await (await client.get(f"/api/qr/sessions/{session['id']}", headers=headers)).json()
+        polled = await (
+            await client.get(f"/api/qr/sessions/{session['id']}", headers=headers)
+        ).json()
         assert polled["state"] == "expired"
 
-    async def test_ticket_expires_if_not_redeemed(self, client: TestClient, clock: FakeClock) -> None:
+    async def test_ticket_expires_if_not_redeemed(
+        self, client: TestClient, clock: FakeClock
+    ) -> None:
         await make_user(client)
         auth = await phone_login(client)
         session = await new_session(client)
         await phone(client, "scan", session["id"], auth)
         await phone(client, "confirm", session["id"], auth)
         headers = {"Authorization": f"Bearer {session['watch_token']}"}
-        frame = await (await client.get(f"/api/qr/sessions/{session['id']}", headers=headers)).json()
+        frame = await (
+            await client.get(f"/api/qr/sessions/{session['id']}", headers=headers)
+        ).json()
         clock.advance(61)
-        late = await client.post(f"/api/qr/sessions/{session['id']}/redeem",
-                                 json={"ticket": frame["ticket"]}, headers=headers)
+        late = await client.post(
+            f"/api/qr/sessions/{session['id']}/redeem",
+            json={"ticket": frame["ticket"]},
+            headers=headers,
+        )
         assert late.status == 410
 
     async def test_rotation_stops_at_the_limit(self, client: TestClient) -> None:
         session = await new_session(client)
         for generation in (1, 2):
-            rotated = await client.post("/api/qr/sessions", json={
-                "rotate_from": session["id"], "watch_token": session["watch_token"]})
+            rotated = await client.post(
+                "/api/qr/sessions",
+                json={
+                    "rotate_from": session["id"],
+                    "watch_token": session["watch_token"],
+                },
+            )
             assert rotated.status == 201
             old = session
             session = await rotated.json()
             assert session["generation"] == generation
             headers = {"Authorization": f"Bearer {old['watch_token']}"}
-            state = await (await client.get(f"/api/qr/sessions/{old['id']}", headers=headers)).json()
+            state = await (
+                await client.get(f"/api/qr/sessions/{old['id']}", headers=headers)
+            ).json()
             assert state["state"] == "expired"
-        refused = await client.post("/api/qr/sessions", json={
-            "rotate_from": session["id"], "watch_token": session["watch_token"]})
+        refused = await client.post(
+            "/api/qr/sessions",
+            json={"rotate_from": session["id"], "watch_token": session["watch_token"]},
+        )
         assert refused.status == 409
         assert_error(await refused.json(), "rotation_limit")
-        forged = await client.post("/api/qr/sessions", json={
-            "rotate_from": session["id"], "watch_token": "forged"})
+        forged = await client.post(
+            "/api/qr/sessions",
+            json={"rotate_from": session["id"], "watch_token": "forged"},
+        )
         assert forged.status == 401
 
 

@@ -33,21 +33,33 @@ ENV = {
 }
 
 
-def qrlogin(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def qrlogin(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the qrlogin command line and capture what it says."""
     return subprocess.run(
-        [sys.executable, "-m", "server", *args], env=env or ENV, capture_output=True,
-        text=True, timeout=60,
+        [sys.executable, "-m", "server", *args],
+        env=env or ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
 @asynccontextmanager
 async def server(port: int, *extra: str) -> AsyncIterator[str]:
     """A `qrlogin serve` process on port, ready to answer."""
-    env = {**ENV, "QRLOGIN_PORT": str(port), "QRLOGIN_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    env = {
+        **ENV,
+        "QRLOGIN_PORT": str(port),
+        "QRLOGIN_PUBLIC_URL": f"http://127.0.0.1:{port}",
+    }
     process = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", *extra], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "server", "serve", *extra],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -60,7 +72,9 @@ async def server(port: int, *extra: str) -> AsyncIterator[str]:
                 except aiohttp.ClientError:
                     pass
                 if process.poll() is not None:
-                    raise AssertionError(process.stderr.read() if process.stderr else "exited")
+                    raise AssertionError(
+                        process.stderr.read() if process.stderr else "exited"
+                    )
                 await asyncio.sleep(0.1)
             else:
                 raise AssertionError("server did not become ready")
@@ -81,15 +95,30 @@ async def shared_backends() -> None:
     await prepare_postgres()
     await clean_postgres()
     await clean_redis()
-    created = await asyncio.to_thread(qrlogin, "users", "create", "--username", "alice", "--phone", "13800138000",
-                      "--password", "correct horse battery", "--display-name", "张小三")
+    created = await asyncio.to_thread(
+        qrlogin,
+        "users",
+        "create",
+        "--username",
+        "alice",
+        "--phone",
+        "13800138000",
+        "--password",
+        "correct horse battery",
+        "--display-name",
+        "张小三",
+    )
     assert created.returncode == 0, created.stderr
 
 
 async def test_push_crosses_nodes(shared_backends: None) -> None:
     """Page on node A, phone on node B: the confirm reaches the page through Redis."""
     port_a, port_b = free_port(), free_port()
-    async with server(port_a) as node_a, server(port_b) as node_b, aiohttp.ClientSession() as http:
+    async with (
+        server(port_a) as node_a,
+        server(port_b) as node_b,
+        aiohttp.ClientSession() as http,
+    ):
         async with http.post(f"{node_a}/api/qr/sessions", json={}) as response:
             session = await response.json()
         async with websockets.connect(session["ws_url"]) as ws:
@@ -109,16 +138,24 @@ async def test_push_crosses_nodes(shared_backends: None) -> None:
 
             watch = {"Authorization": f"Bearer {session['watch_token']}"}
             url = f"{node_b}/api/qr/sessions/{session['id']}/redeem"
-            async with http.post(url, json={"ticket": confirmed["ticket"]}, headers=watch) as r:
+            async with http.post(
+                url, json={"ticket": confirmed["ticket"]}, headers=watch
+            ) as r:
                 assert r.status == 200
-            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["state"] == "consumed"
+            assert (
+                json.loads(await asyncio.wait_for(ws.recv(), 5))["state"] == "consumed"
+            )
 
 
 async def test_notifications_cross_nodes(shared_backends: None) -> None:
     """A socket on node A gets a notification caused on node B."""
     port_a, port_b = free_port(), free_port()
     login = {"account": "alice", "password": "correct horse battery"}
-    async with server(port_a) as node_a, server(port_b) as node_b, aiohttp.ClientSession() as http:
+    async with (
+        server(port_a) as node_a,
+        server(port_b) as node_b,
+        aiohttp.ClientSession() as http,
+    ):
         async with http.post(f"{node_a}/api/app/login", json=login) as response:
             token_a = (await response.json())["token"]
         async with http.post(f"{node_b}/api/app/login", json=login) as response:
@@ -127,8 +164,10 @@ async def test_notifications_cross_nodes(shared_backends: None) -> None:
         async with websockets.connect(ws_url) as ws:
             await ws.send(json.dumps({"type": "auth", "token": token_a}))
             assert json.loads(await ws.recv())["type"] == "ready"
-            change = {"old_password": "correct horse battery",
-                      "new_password": "another fine secret"}
+            change = {
+                "old_password": "correct horse battery",
+                "new_password": "another fine secret",
+            }
             url = f"{node_b}/api/me/password"
             headers = {"Authorization": f"Bearer {token_b}"}
             async with http.post(url, json=change, headers=headers) as response:
@@ -167,7 +206,9 @@ def test_production_refuses_embedded_backends_and_says_why() -> None:
 
 
 def test_users_create_reports_a_taken_username(shared_backends: None) -> None:
-    again = qrlogin("users", "create", "--username", "alice", "--password", "another password")
+    again = qrlogin(
+        "users", "create", "--username", "alice", "--password", "another password"
+    )
     assert again.returncode == 1
     assert "taken" in again.stderr
 

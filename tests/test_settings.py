@@ -16,14 +16,20 @@ def test_every_setting_has_help_and_is_in_the_readme() -> None:
     readme = README.read_text(encoding="utf-8")
     for name, field in Settings.model_fields.items():
         assert field.description, name
-        assert f"QRLOGIN_{name.upper()}" in readme, f"QRLOGIN_{name.upper()} is not documented"
+        assert f"QRLOGIN_{name.upper()}" in readme, (
+            f"QRLOGIN_{name.upper()} is not documented"
+        )
 
 
 def test_readme_documents_no_setting_that_does_not_exist() -> None:
     readme = README.read_text(encoding="utf-8")
     known = {f"QRLOGIN_{name.upper()}" for name in Settings.model_fields}
-    known |= {"QRLOGIN_NEW_PASSWORD", "QRLOGIN_TEST_PG_ADMIN", "QRLOGIN_TEST_PG_DB",
-              "QRLOGIN_TEST_REDIS"}
+    known |= {
+        "QRLOGIN_NEW_PASSWORD",
+        "QRLOGIN_TEST_PG_ADMIN",
+        "QRLOGIN_TEST_PG_DB",
+        "QRLOGIN_TEST_REDIS",
+    }
     mentioned = set(re.findall(r"QRLOGIN_[A-Z0-9_]+", readme))
     assert mentioned <= known, mentioned - known
 
@@ -60,7 +66,9 @@ def test_production_refuses_development_choices() -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(mode="production").check_production()
     message = str(caught.value)
-    assert "SQLite" in message and "memory broker" in message and "SECRET_KEY" in message
+    assert (
+        "SQLite" in message and "memory broker" in message and "SECRET_KEY" in message
+    )
     assert "outbox" in message
 
     good = load_settings(
@@ -82,7 +90,9 @@ def test_development_secret_is_refused_in_production() -> None:
 
     with pytest.raises(ConfigError, match="SECRET_KEY"):
         load_settings(
-            mode="production", database_url="postgresql://db/app",
-            broker_url="redis://cache", secret_key=DEVELOPMENT_SECRET,
+            mode="production",
+            database_url="postgresql://db/app",
+            broker_url="redis://cache",
+            secret_key=DEVELOPMENT_SECRET,
             public_url="https://login.example.org",
         ).check_production()

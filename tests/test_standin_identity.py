@@ -53,8 +53,9 @@ def standin(standin_files: tuple[Path, Path]) -> Iterator[str]:
 @pytest.fixture
 async def client(standin: str) -> AsyncIterator[IdentityClient]:
     """The portal's client, configured for the stand-in by settings."""
-    settings = load_settings(identity_issuer=standin, identity_standin=True,
-                             identity_http_timeout=5)
+    settings = load_settings(
+        identity_issuer=standin, identity_standin=True, identity_http_timeout=5
+    )
     async with IdentityClient.from_settings(settings) as identity:
         yield identity
 
@@ -104,12 +105,21 @@ async def test_registration_with_a_bad_uscc_shows_the_error(standin: str) -> Non
 
 async def test_registration_checks_every_field(standin: str) -> None:
     status, _, page = await register(
-        standin, new_account(), enterprise_name="", login_name="1x",
-        password="short", password2="short", contact_phone="12345",
+        standin,
+        new_account(),
+        enterprise_name="",
+        login_name="1x",
+        password="short",
+        password2="short",
+        contact_phone="12345",
     )
     assert status == 422
-    for message in ("请填写企业名称", "登录名须为4至32位", "密码长度须为8至64位",
-                    "请填写11位手机号"):
+    for message in (
+        "请填写企业名称",
+        "登录名须为4至32位",
+        "密码长度须为8至64位",
+        "请填写11位手机号",
+    ):
         assert message in page
 
 
@@ -117,11 +127,17 @@ async def test_register_then_see_the_account(standin: str) -> None:
     details = new_account()
     typed = details.uscc.lower()[:9] + " " + details.uscc.lower()[9:]
     async with browser() as http:
-        form = {"enterprise_name": details.enterprise_name, "uscc": typed,
-                "login_name": details.login_name, "password": details.password,
-                "password2": details.password, "contact_phone": details.contact_phone}
-        async with http.post(f"{standin}/register", data=form,
-                             allow_redirects=False) as response:
+        form = {
+            "enterprise_name": details.enterprise_name,
+            "uscc": typed,
+            "login_name": details.login_name,
+            "password": details.password,
+            "password2": details.password,
+            "contact_phone": details.contact_phone,
+        }
+        async with http.post(
+            f"{standin}/register", data=form, allow_redirects=False
+        ) as response:
             assert response.status == 303
         async with http.get(f"{standin}/account", allow_redirects=False) as response:
             page = await response.text()
@@ -134,8 +150,9 @@ async def test_one_account_per_uscc_and_per_login_name(
     again = new_account()
     status, _, page = await register(standin, again, uscc=account.uscc)
     assert status == 409 and "该统一社会信用代码已注册一证通账号" in page
-    status, _, page = await register(standin, again,
-                                     login_name=account.login_name.upper())
+    status, _, page = await register(
+        standin, again, login_name=account.login_name.upper()
+    )
     assert status == 409 and "该登录名已被使用" in page
 
 
@@ -147,16 +164,24 @@ async def test_code_flow_returns_the_enterprise(
 ) -> None:
     auth = new_auth_request()
     code = await code_for(client, standin, auth, account)
-    claims = await client.exchange(code=code, code_verifier=auth.code_verifier,
-                                   redirect_uri=REDIRECT_URI, nonce=auth.nonce)
+    claims = await client.exchange(
+        code=code,
+        code_verifier=auth.code_verifier,
+        redirect_uri=REDIRECT_URI,
+        nonce=auth.nonce,
+    )
     assert claims.enterprise_name == account.enterprise_name
     assert claims.uscc == account.uscc
     assert len(claims.subject) == 32
 
     again = new_auth_request()
     code = await code_for(client, standin, again, account)
-    second = await client.exchange(code=code, code_verifier=again.code_verifier,
-                                   redirect_uri=REDIRECT_URI, nonce=again.nonce)
+    second = await client.exchange(
+        code=code,
+        code_verifier=again.code_verifier,
+        redirect_uri=REDIRECT_URI,
+        nonce=again.nonce,
+    )
     assert second == claims, "the subject is stable across logins"
 
 
@@ -165,16 +190,22 @@ async def test_wrong_password_stays_on_the_login_page(
 ) -> None:
     auth = new_auth_request()
     url = await client.authorization_url(
-        state=auth.state, nonce=auth.nonce, code_challenge=auth.code_challenge,
+        state=auth.state,
+        nonce=auth.nonce,
+        code_challenge=auth.code_challenge,
         redirect_uri=REDIRECT_URI,
     )
     async with browser() as http:
         async with http.get(url) as response:
             next_url = hidden_value(await response.text(), "next")
-        form = {"login_name": account.login_name, "password": "Wrong-password-1",
-                "next": next_url}
-        async with http.post(f"{standin}/login", data=form,
-                             allow_redirects=False) as response:
+        form = {
+            "login_name": account.login_name,
+            "password": "Wrong-password-1",
+            "next": next_url,
+        }
+        async with http.post(
+            f"{standin}/login", data=form, allow_redirects=False
+        ) as response:
             page = await response.text()
     assert response.status == 401 and "登录名或密码错误" in page
     assert "北京市中小企业公共服务平台" in page, "the client is still named"
@@ -186,12 +217,20 @@ async def test_wrong_pkce_verifier_is_refused_and_burns_the_code(
     auth = new_auth_request()
     code = await code_for(client, standin, auth, account)
     with pytest.raises(IdentityRefused) as caught:
-        await client.exchange(code=code, code_verifier=new_auth_request().code_verifier,
-                              redirect_uri=REDIRECT_URI, nonce=auth.nonce)
+        await client.exchange(
+            code=code,
+            code_verifier=new_auth_request().code_verifier,
+            redirect_uri=REDIRECT_URI,
+            nonce=auth.nonce,
+        )
     assert (caught.value.status, caught.value.reason) == (400, "code")
     with pytest.raises(IdentityRefused):
-        await client.exchange(code=code, code_verifier=auth.code_verifier,
-                              redirect_uri=REDIRECT_URI, nonce=auth.nonce)
+        await client.exchange(
+            code=code,
+            code_verifier=auth.code_verifier,
+            redirect_uri=REDIRECT_URI,
+            nonce=auth.nonce,
+        )
 
 
 async def test_a_code_works_once(
@@ -199,8 +238,12 @@ async def test_a_code_works_once(
 ) -> None:
     auth = new_auth_request()
     code = await code_for(client, standin, auth, account)
-    values = {"code": code, "code_verifier": auth.code_verifier,
-              "redirect_uri": REDIRECT_URI, "nonce": auth.nonce}
+    values = {
+        "code": code,
+        "code_verifier": auth.code_verifier,
+        "redirect_uri": REDIRECT_URI,
+        "nonce": auth.nonce,
+    }
     await client.exchange(**values)
     with pytest.raises(IdentityRefused) as caught:
         await client.exchange(**values)
@@ -213,8 +256,12 @@ async def test_redirect_uri_must_match_the_authorize_request(
     auth = new_auth_request()
     code = await code_for(client, standin, auth, account)
     with pytest.raises(IdentityRefused):
-        await client.exchange(code=code, code_verifier=auth.code_verifier,
-                              redirect_uri=REDIRECT_URI + "/other", nonce=auth.nonce)
+        await client.exchange(
+            code=code,
+            code_verifier=auth.code_verifier,
+            redirect_uri=REDIRECT_URI + "/other",
+            nonce=auth.nonce,
+        )
 
 
 async def test_nonce_mismatch_is_refused_by_the_client(
@@ -223,8 +270,12 @@ async def test_nonce_mismatch_is_refused_by_the_client(
     auth = new_auth_request()
     code = await code_for(client, standin, auth, account)
     with pytest.raises(IdentityRefused) as caught:
-        await client.exchange(code=code, code_verifier=auth.code_verifier,
-                              redirect_uri=REDIRECT_URI, nonce=new_auth_request().nonce)
+        await client.exchange(
+            code=code,
+            code_verifier=auth.code_verifier,
+            redirect_uri=REDIRECT_URI,
+            nonce=new_auth_request().nonce,
+        )
     assert caught.value.reason == "nonce"
 
 
@@ -233,16 +284,28 @@ async def test_token_endpoint_with_client_secret_post_and_userinfo(
 ) -> None:
     """The raw protocol: a form-authenticated client and a Bearer userinfo call."""
     auth = new_auth_request()
-    query = {"response_type": "code", "client_id": "qrlogin-portal",
-             "redirect_uri": REDIRECT_URI, "scope": "openid", "state": auth.state,
-             "nonce": auth.nonce, "code_challenge": auth.code_challenge,
-             "code_challenge_method": "S256"}
+    query = {
+        "response_type": "code",
+        "client_id": "qrlogin-portal",
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid",
+        "state": auth.state,
+        "nonce": auth.nonce,
+        "code_challenge": auth.code_challenge,
+        "code_challenge_method": "S256",
+    }
     async with browser() as http:
-        back = await authorize(http, standin, f"{standin}/authorize?{urlencode(query)}",
-                               account)
-        form = {"grant_type": "authorization_code", "code": back["code"][0],
-                "redirect_uri": REDIRECT_URI, "code_verifier": auth.code_verifier,
-                "client_id": "qrlogin-portal", "client_secret": "wrong"}
+        back = await authorize(
+            http, standin, f"{standin}/authorize?{urlencode(query)}", account
+        )
+        form = {
+            "grant_type": "authorization_code",
+            "code": back["code"][0],
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": auth.code_verifier,
+            "client_id": "qrlogin-portal",
+            "client_secret": "wrong",
+        }
         async with http.post(f"{standin}/token", data=form) as response:
             assert response.status == 401
             assert (await response.json())["error"] == "invalid_client"
@@ -254,8 +317,9 @@ async def test_token_endpoint_with_client_secret_post_and_userinfo(
         bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
         async with http.get(f"{standin}/userinfo", headers=bearer) as response:
             info = await response.json()
-        async with http.get(f"{standin}/userinfo",
-                            headers={"Authorization": "Bearer nope"}) as response:
+        async with http.get(
+            f"{standin}/userinfo", headers={"Authorization": "Bearer nope"}
+        ) as response:
             assert response.status == 401
 
         form["client_secret"] = "standin-identity-secret"
@@ -264,8 +328,11 @@ async def test_token_endpoint_with_client_secret_post_and_userinfo(
         async with http.get(f"{standin}/userinfo", headers=bearer) as response:
             assert response.status == 401, "a replayed code revokes its token"
 
-    assert info == {"sub": info["sub"], "enterprise_name": account.enterprise_name,
-                    "uscc": account.uscc}
+    assert info == {
+        "sub": info["sub"],
+        "enterprise_name": account.enterprise_name,
+        "uscc": account.uscc,
+    }
     payload = tokens["id_token"].split(".")[1]
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     assert claims["nonce"] == auth.nonce and claims["aud"] == "qrlogin-portal"
@@ -277,10 +344,17 @@ async def test_token_endpoint_with_client_secret_post_and_userinfo(
 
 def authorize_query(**changes: str) -> str:
     """An /authorize query string with changes applied ("" drops a field)."""
-    query = {"response_type": "code", "client_id": "qrlogin-portal",
-             "redirect_uri": REDIRECT_URI, "scope": "openid", "state": "s1",
-             "nonce": "n1", "code_challenge": create_s256_code_challenge("v" * 43),
-             "code_challenge_method": "S256", **changes}
+    query = {
+        "response_type": "code",
+        "client_id": "qrlogin-portal",
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid",
+        "state": "s1",
+        "nonce": "n1",
+        "code_challenge": create_s256_code_challenge("v" * 43),
+        "code_challenge_method": "S256",
+        **changes,
+    }
     return urlencode({k: v for k, v in query.items() if v})
 
 
@@ -300,9 +374,12 @@ def authorize_query(**changes: str) -> str:
 async def test_authorize_refuses_bad_requests(
     standin: str, changes: dict[str, str], status: int, error: str
 ) -> None:
-    async with browser() as http, http.get(
-        f"{standin}/authorize?{authorize_query(**changes)}", allow_redirects=False
-    ) as response:
+    async with (
+        browser() as http,
+        http.get(
+            f"{standin}/authorize?{authorize_query(**changes)}", allow_redirects=False
+        ) as response,
+    ):
         body = await response.text()
         location = response.headers.get("Location", "")
     assert response.status == status
@@ -319,13 +396,17 @@ async def test_a_logged_in_browser_gets_a_code_without_the_login_page(
 ) -> None:
     """Single sign-on at the stand-in, unless the client asks for prompt=login."""
     async with browser() as http:
-        await authorize(http, standin, f"{standin}/authorize?{authorize_query()}",
-                        account)
-        async with http.get(f"{standin}/authorize?{authorize_query()}",
-                            allow_redirects=False) as response:
+        await authorize(
+            http, standin, f"{standin}/authorize?{authorize_query()}", account
+        )
+        async with http.get(
+            f"{standin}/authorize?{authorize_query()}", allow_redirects=False
+        ) as response:
             assert response.status == 302 and "code=" in response.headers["Location"]
-        async with http.get(f"{standin}/authorize?{authorize_query(prompt='login')}",
-                            allow_redirects=False) as response:
+        async with http.get(
+            f"{standin}/authorize?{authorize_query(prompt='login')}",
+            allow_redirects=False,
+        ) as response:
             assert response.status == 200 and "法人用户登录" in await response.text()
 
 
@@ -333,8 +414,11 @@ async def test_a_logged_in_browser_gets_a_code_without_the_login_page(
 
 
 async def test_forgotten_password_can_be_reset(standin: str, account: Account) -> None:
-    proof = {"login_name": account.login_name, "uscc": account.uscc,
-             "contact_phone": account.contact_phone}
+    proof = {
+        "login_name": account.login_name,
+        "uscc": account.uscc,
+        "contact_phone": account.contact_phone,
+    }
     new_password = "Brand-new-2026"
     async with browser() as http:
         async with http.get(f"{standin}/forgot") as response:
@@ -360,8 +444,9 @@ async def test_forgotten_password_can_be_reset(standin: str, account: Account) -
 
         for password, status in ((account.password, 401), (new_password, 303)):
             form = {"login_name": account.login_name, "password": password}
-            async with http.post(f"{standin}/login", data=form,
-                                 allow_redirects=False) as response:
+            async with http.post(
+                f"{standin}/login", data=form, allow_redirects=False
+            ) as response:
                 assert response.status == status
 
 
@@ -378,8 +463,9 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 def _login_status(base: str, account: Account) -> int:
     """POST /login with urllib (blocking is fine in a plain test): the status."""
-    form = urlencode({"login_name": account.login_name,
-                      "password": account.password}).encode()
+    form = urlencode(
+        {"login_name": account.login_name, "password": account.password}
+    ).encode()
     opener = urllib.request.build_opener(_NoRedirect)
     try:
         with opener.open(f"{base}/login", data=form, timeout=5) as response:

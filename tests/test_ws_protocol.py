@@ -34,7 +34,9 @@ async def test_first_frame_must_be_auth(client: TestClient) -> None:
     assert ws.close_code == protocol.CLOSE_UNAUTHORIZED
 
 
-async def test_bad_frames_get_error_frames_and_the_socket_stays(client: TestClient) -> None:
+async def test_bad_frames_get_error_frames_and_the_socket_stays(
+    client: TestClient,
+) -> None:
     session = await new_session(client)
     ws = await watch(client, session)
     assert (await next_frame(ws))["state"] == "pending"
@@ -67,7 +69,9 @@ async def test_frame_over_the_hard_limit_closes_with_1009(client: TestClient) ->
     assert ws.close_code == 1009
 
 
-async def test_reconnecting_page_resumes_without_losing_a_transition(client: TestClient) -> None:
+async def test_reconnecting_page_resumes_without_losing_a_transition(
+    client: TestClient,
+) -> None:
     """A page whose socket drops gets what happened meanwhile, and nothing twice."""
     await make_user(client)
     auth = await phone_login(client)
@@ -124,7 +128,9 @@ async def test_shutdown_closes_sockets_with_restart(client: TestClient) -> None:
     assert ws.close_code == protocol.CLOSE_RESTART
 
 
-async def test_many_watchers_of_one_session_all_get_the_push(client: TestClient) -> None:
+async def test_many_watchers_of_one_session_all_get_the_push(
+    client: TestClient,
+) -> None:
     await make_user(client)
     auth = await phone_login(client)
     session = await new_session(client)

@@ -29,7 +29,9 @@ def upgrade() -> None:
         sa.Column(
             "user_id",
             sa.Integer,
-            sa.ForeignKey("users.id", ondelete="CASCADE", name="fk_consents_user_id_users"),
+            sa.ForeignKey(
+                "users.id", ondelete="CASCADE", name="fk_consents_user_id_users"
+            ),
             nullable=False,
         ),
         sa.Column("document", sa.String(32), nullable=False),
@@ -46,7 +48,9 @@ def upgrade() -> None:
         sa.Column(
             "user_id",
             sa.Integer,
-            sa.ForeignKey("users.id", ondelete="CASCADE", name="fk_identities_user_id_users"),
+            sa.ForeignKey(
+                "users.id", ondelete="CASCADE", name="fk_identities_user_id_users"
+            ),
             nullable=False,
         ),
         sa.Column("display_name", sa.String(64), nullable=False, server_default=""),

@@ -25,7 +25,9 @@ def upgrade() -> None:
             sa.Column("is_staff", sa.Boolean, nullable=False, server_default=sa.false())
         )
         batch.add_column(
-            sa.Column("unfinished_orders", sa.Integer, nullable=False, server_default="0")
+            sa.Column(
+                "unfinished_orders", sa.Integer, nullable=False, server_default="0"
+            )
         )
     op.create_table(
         "enterprise_bindings",
@@ -33,8 +35,11 @@ def upgrade() -> None:
         sa.Column(
             "user_id",
             sa.Integer,
-            sa.ForeignKey("users.id", ondelete="CASCADE",
-                          name="fk_enterprise_bindings_user_id_users"),
+            sa.ForeignKey(
+                "users.id",
+                ondelete="CASCADE",
+                name="fk_enterprise_bindings_user_id_users",
+            ),
             nullable=False,
         ),
         sa.Column("uscc", sa.String(18), nullable=False),
@@ -44,18 +49,33 @@ def upgrade() -> None:
         sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("ended_by", sa.String(64), nullable=True),
     )
-    op.create_index("uq_bindings_live_uscc", "enterprise_bindings", ["uscc"], unique=True,
-                    postgresql_where=ACTIVE, sqlite_where=ACTIVE)
-    op.create_index("uq_bindings_live_user", "enterprise_bindings", ["user_id"],
-                    unique=True, postgresql_where=ACTIVE, sqlite_where=ACTIVE)
+    op.create_index(
+        "uq_bindings_live_uscc",
+        "enterprise_bindings",
+        ["uscc"],
+        unique=True,
+        postgresql_where=ACTIVE,
+        sqlite_where=ACTIVE,
+    )
+    op.create_index(
+        "uq_bindings_live_user",
+        "enterprise_bindings",
+        ["user_id"],
+        unique=True,
+        postgresql_where=ACTIVE,
+        sqlite_where=ACTIVE,
+    )
     op.create_table(
         "unbind_requests",
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column(
             "requester_id",
             sa.Integer,
-            sa.ForeignKey("users.id", ondelete="CASCADE",
-                          name="fk_unbind_requests_requester_id_users"),
+            sa.ForeignKey(
+                "users.id",
+                ondelete="CASCADE",
+                name="fk_unbind_requests_requester_id_users",
+            ),
             nullable=False,
         ),
         sa.Column("enterprise_name", sa.String(128), nullable=False),
@@ -70,20 +90,26 @@ def upgrade() -> None:
         sa.Column("reviewed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("reject_reason", sa.String(500), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.CheckConstraint("status in ('pending', 'approved', 'rejected')",
-                           name="ck_unbind_requests_status"),
+        sa.CheckConstraint(
+            "status in ('pending', 'approved', 'rejected')",
+            name="ck_unbind_requests_status",
+        ),
     )
-    op.create_index("ix_unbind_requests_requester_id", "unbind_requests", ["requester_id"])
+    op.create_index(
+        "ix_unbind_requests_requester_id", "unbind_requests", ["requester_id"]
+    )
     op.create_index("ix_unbind_requests_uscc", "unbind_requests", ["uscc"])
     op.create_table(
         "notifications",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"),
-                  primary_key=True),
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
+        ),
         sa.Column(
             "user_id",
             sa.Integer,
-            sa.ForeignKey("users.id", ondelete="CASCADE",
-                          name="fk_notifications_user_id_users"),
+            sa.ForeignKey(
+                "users.id", ondelete="CASCADE", name="fk_notifications_user_id_users"
+            ),
             nullable=False,
         ),
         sa.Column("kind", sa.String(32), nullable=False),

@@ -108,11 +108,14 @@ async def new_captcha(request: web.Request) -> web.Response:
 
 async def captcha_image(request: web.Request) -> web.Response:
     """GET /api/captcha/{id}/image: the picture, as PNG."""
-    image = await request.app[AUTH].codes.captcha_image(request.match_info["captcha_id"])
+    image = await request.app[AUTH].codes.captcha_image(
+        request.match_info["captcha_id"]
+    )
     if image is None:
         raise NotFound("The picture code has expired.", code="captcha_expired")
-    return web.Response(body=image, content_type="image/png",
-                        headers={"Cache-Control": "no-store"})
+    return web.Response(
+        body=image, content_type="image/png", headers={"Cache-Control": "no-store"}
+    )
 
 
 async def send_code(request: web.Request) -> web.Response:
@@ -137,21 +140,37 @@ async def username_available(request: web.Request) -> web.Response:
 async def _registered(request: web.Request) -> User:
     body = await parse_body(request, Register)
     if not body.agree:
-        raise Invalid("请阅读并同意用户协议和隐私政策。", code="consent_required",
-                      details={"agree": "required"})
+        raise Invalid(
+            "请阅读并同意用户协议和隐私政策。",
+            code="consent_required",
+            details={"agree": "required"},
+        )
     await request.app[LIMITS].hit("app_login", client_ip(request))
     return await request.app[AUTH].register(
-        phone=body.phone, code=body.code, username=body.username, password=body.password,
-        user_type=body.user_type, ip=client_ip(request),
+        phone=body.phone,
+        code=body.code,
+        username=body.username,
+        password=body.password,
+        user_type=body.user_type,
+        ip=client_ip(request),
     )
 
 
-async def _logged_in_page(request: web.Request, user: User, method: str) -> web.Response:
-    response = web.json_response({"ok": True, "user": user_json(user), "next": "/center/"})
+async def _logged_in_page(
+    request: web.Request, user: User, method: str
+) -> web.Response:
+    response = web.json_response(
+        {"ok": True, "user": user_json(user), "next": "/center/"}
+    )
     await start_web_session(request, response, user)
-    request.app[AUDIT].record("login", subject=user.username, user_id=user.id,
-                              ip=client_ip(request), user_agent=user_agent(request),
-                              method=method)
+    request.app[AUDIT].record(
+        "login",
+        subject=user.username,
+        user_id=user.id,
+        ip=client_ip(request),
+        user_agent=user_agent(request),
+        method=method,
+    )
     return response
 
 
@@ -189,8 +208,9 @@ async def reset_password(request: web.Request) -> web.Response:
     """POST /api/auth/reset: a new password after a reset code; nobody is logged in."""
     body = await parse_body(request, Reset)
     await request.app[LIMITS].hit("app_login", client_ip(request))
-    await request.app[AUTH].reset_password(body.phone, body.code, body.password,
-                                           ip=client_ip(request))
+    await request.app[AUTH].reset_password(
+        body.phone, body.code, body.password, ip=client_ip(request)
+    )
     return web.json_response({"ok": True, "next": "/declare/login?tab=password"})
 
 
@@ -200,7 +220,9 @@ async def reset_password(request: web.Request) -> web.Response:
 async def me(request: web.Request) -> web.Response:
     """GET /api/me: the account and the session asking."""
     user, session = await phone_user(request)
-    return web.json_response({**user_json(user), "session": session_json(session, session.token_hash)})
+    return web.json_response(
+        {**user_json(user), "session": session_json(session, session.token_hash)}
+    )
 
 
 async def update_me(request: web.Request) -> web.Response:
@@ -215,8 +237,13 @@ async def change_password(request: web.Request) -> web.Response:
     """POST /api/me/password: old and new password; every other session ends."""
     user, session = await phone_user(request)
     body = await parse_body(request, ChangePassword)
-    await request.app[AUTH].change_password(user, body.old_password, body.new_password,
-                                            keep=session.token_hash, ip=client_ip(request))
+    await request.app[AUTH].change_password(
+        user,
+        body.old_password,
+        body.new_password,
+        keep=session.token_hash,
+        ip=client_ip(request),
+    )
     return web.json_response({"ok": True})
 
 
@@ -224,9 +251,13 @@ async def change_phone(request: web.Request) -> web.Response:
     """POST /api/me/phone: the password again, and a code sent to the new phone."""
     user, _ = await phone_user(request)
     body = await parse_body(request, ChangePhone)
-    user = await request.app[AUTH].change_phone(user, password=body.password,
-                                                new_phone=body.phone, code=body.code,
-                                                ip=client_ip(request))
+    user = await request.app[AUTH].change_phone(
+        user,
+        password=body.password,
+        new_phone=body.phone,
+        code=body.code,
+        ip=client_ip(request),
+    )
     return web.json_response(user_json(user))
 
 
@@ -234,7 +265,9 @@ async def list_sessions(request: web.Request) -> web.Response:
     """GET /api/me/sessions: browser sessions and app devices, newest first."""
     user, session = await phone_user(request)
     sessions = await request.app[AUTH].sessions(user)
-    return web.json_response({"sessions": [session_json(s, session.token_hash) for s in sessions]})
+    return web.json_response(
+        {"sessions": [session_json(s, session.token_hash) for s in sessions]}
+    )
 
 
 async def revoke_session(request: web.Request) -> web.Response:
@@ -248,10 +281,14 @@ async def logout_everywhere(request: web.Request) -> web.Response:
     """POST /api/me/logout-all: end every session and app token, this one too."""
     user, _ = await phone_user(request)
     ended = await request.app[AUTH].revoke_all(user)
-    request.app[AUDIT].record("logout_everywhere", subject=user.username, user_id=user.id,
-                              ip=client_ip(request), sessions_ended=ended)
+    request.app[AUDIT].record(
+        "logout_everywhere",
+        subject=user.username,
+        user_id=user.id,
+        ip=client_ip(request),
+        sessions_ended=ended,
+    )
     response = web.json_response({"ok": True, "ended": ended})
     if COOKIE in request.cookies:
         response.del_cookie(COOKIE, path="/")
     return response
-

@@ -41,7 +41,7 @@ SUBJECTS = {
 
 
 def channel_of(destination: str) -> str:
-    """"email" for an address, "sms" otherwise."""
+    """ "email" for an address, "sms" otherwise."""
     return "email" if "@" in destination else "sms"
 
 
@@ -49,7 +49,9 @@ def normalise_email(email: str) -> str:
     """Lower-cased and checked, or Invalid."""
     email = email.strip().lower()
     if not EMAIL.fullmatch(email):
-        raise Invalid("Enter a valid email address.", details={"destination": "invalid email"})
+        raise Invalid(
+            "Enter a valid email address.", details={"destination": "invalid email"}
+        )
     return email
 
 
@@ -80,7 +82,9 @@ class Codes:
         """A fresh captcha id; its text lives in the broker for a short while."""
         captcha_id = secrets.token_urlsafe(16)
         text = "".join(secrets.choice(CAPTCHA_ALPHABET) for _ in range(4))
-        await self._broker.put(f"captcha:{captcha_id}", text, self._settings.captcha_ttl)
+        await self._broker.put(
+            f"captcha:{captcha_id}", text, self._settings.captcha_ttl
+        )
         return captcha_id
 
     async def captcha_image(self, captcha_id: str) -> bytes | None:
@@ -96,11 +100,17 @@ class Codes:
         """Check an answer; the captcha is used up whether it was right or not."""
         text = await self._broker.take(f"captcha:{captcha_id[:64]}")
         if text is None:
-            raise Invalid("The picture code has expired; get a new one.",
-                          code="captcha_expired", details={"captcha": "expired"})
+            raise Invalid(
+                "The picture code has expired; get a new one.",
+                code="captcha_expired",
+                details={"captcha": "expired"},
+            )
         if not hmac.compare_digest(text.upper(), answer.strip().upper()[:16]):
-            raise Invalid("The picture code is wrong; try the new one.",
-                          code="bad_captcha", details={"captcha": "wrong"})
+            raise Invalid(
+                "The picture code is wrong; try the new one.",
+                code="bad_captcha",
+                details={"captcha": "wrong"},
+            )
 
     # -- one-time codes ----------------------------------------------------------
 
@@ -108,8 +118,9 @@ class Codes:
         message = f"{purpose}:{destination}:{code}".encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
-    async def send_code(self, purpose: str, destination: str, *, ip: str,
-                        deliver: bool = True) -> dict[str, float]:
+    async def send_code(
+        self, purpose: str, destination: str, *, ip: str, deliver: bool = True
+    ) -> dict[str, float]:
         """Mint and send a code, within the caps.
 
         With deliver=False everything happens but the message is not sent: used when
@@ -117,38 +128,59 @@ class Codes:
         """
         settings = self._settings
         cooldown = f"otp:cooldown:{destination}"
-        if not await self._broker.put(cooldown, "1", settings.code_resend_after or 0.001,
-                                      only_new=True):
-            raise RateLimited(math.ceil(settings.code_resend_after),
-                              "Wait a minute before asking for another code.")
-        for rule, who in (("code_ip", ip), ("code_hour", destination), ("code_day", destination)):
+        if not await self._broker.put(
+            cooldown, "1", settings.code_resend_after or 0.001, only_new=True
+        ):
+            raise RateLimited(
+                math.ceil(settings.code_resend_after),
+                "Wait a minute before asking for another code.",
+            )
+        for rule, who in (
+            ("code_ip", ip),
+            ("code_hour", destination),
+            ("code_day", destination),
+        ):
             await self._limits.hit(rule, who)
 
         code = f"{secrets.randbelow(1_000_000):06d}"
-        record = {"digest": self._digest(purpose, destination, code), "sent_at": self._clock()}
+        record = {
+            "digest": self._digest(purpose, destination, code),
+            "sent_at": self._clock(),
+        }
         key = f"otp:{purpose}:{destination}"
         await self._broker.put(key, json.dumps(record), settings.code_ttl)
         await self._broker.delete(f"{key}:tries")
         if deliver:
             minutes = max(1, round(settings.code_ttl / 60))
-            text = (f"【北京通企服版】您的{SUBJECTS[purpose]}为 {code}，{minutes}分钟内有效。"
-                    "请勿泄露给他人。")
-            message = Message(channel=channel_of(destination), to=destination,
-                              subject=SUBJECTS[purpose], text=text)
+            text = (
+                f"【北京通企服版】您的{SUBJECTS[purpose]}为 {code}，{minutes}分钟内有效。"
+                "请勿泄露给他人。"
+            )
+            message = Message(
+                channel=channel_of(destination),
+                to=destination,
+                subject=SUBJECTS[purpose],
+                text=text,
+            )
             try:
                 await self._delivery.send(message)
             except Unavailable:
                 # Nothing arrived, so the user may ask again at once.
                 await self._broker.delete(key, cooldown)
                 raise
-        return {"expires_in": settings.code_ttl, "resend_in": settings.code_resend_after}
+        return {
+            "expires_in": settings.code_ttl,
+            "resend_in": settings.code_resend_after,
+        }
 
     async def check_code(self, purpose: str, destination: str, code: str) -> None:
         """Accept a right code once; count wrong ones and void the code at the limit."""
         key = f"otp:{purpose}:{destination}"
         raw = await self._broker.get(key)
         if raw is None:
-            raise Expired("The code has expired; ask for a new one.", code="code_expired")
+            raise Expired(
+                "The code has expired; ask for a new one.", code="code_expired"
+            )
         expected = json.loads(raw)["digest"]
         given = self._digest(purpose, destination, code.strip()[:12])
         if hmac.compare_digest(expected, given):
@@ -159,8 +191,11 @@ class Codes:
         tries = await self._broker.incr(f"{key}:tries", self._settings.code_ttl)
         if tries >= self._settings.code_max_tries:
             await self._broker.delete(key)
-            raise Invalid("Too many wrong codes; ask for a new one.", code="code_void",
-                          details={"code": "void"})
+            raise Invalid(
+                "Too many wrong codes; ask for a new one.",
+                code="code_void",
+                details={"code": "void"},
+            )
         raise Invalid("The code is wrong.", code="bad_code", details={"code": "wrong"})
 
 

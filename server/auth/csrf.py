@@ -57,7 +57,12 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     response = await handler(request)
     if token != cookie and not response.prepared:
         response.set_cookie(
-            CSRF_COOKIE, token, path="/", samesite="Strict", httponly=False,
-            secure=not request.app[SETTINGS].is_development, max_age=7 * 86400,
+            CSRF_COOKIE,
+            token,
+            path="/",
+            samesite="Strict",
+            httponly=False,
+            secure=not request.app[SETTINGS].is_development,
+            max_age=7 * 86400,
         )
     return response

@@ -33,11 +33,17 @@ def check_password_rules(password: str, *, field: str = "password") -> None:
     to guess, and composition rules mostly make it hard to remember.
     """
     if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
-        raise Invalid("密码长度须为8到128个字符。", code="weak_password",
-                      details={field: f"{MIN_LENGTH} to {MAX_LENGTH} characters"})
+        raise Invalid(
+            "密码长度须为8到128个字符。",
+            code="weak_password",
+            details={field: f"{MIN_LENGTH} to {MAX_LENGTH} characters"},
+        )
     if password.lower() in common_passwords():
-        raise Invalid("该密码过于常见，请换一个。", code="weak_password",
-                      details={field: "too common"})
+        raise Invalid(
+            "该密码过于常见，请换一个。",
+            code="weak_password",
+            details={field: "too common"},
+        )
 
 
 async def hash_password(password: str) -> str:

@@ -89,7 +89,9 @@ def channel_is_email(destination: str) -> bool:
 
 def phone_taken() -> Conflict:
     """The error for registering a phone that already has an account."""
-    return Conflict("该手机号已注册，请直接登录。", code="phone_taken", details={"phone": "taken"})
+    return Conflict(
+        "该手机号已注册，请直接登录。", code="phone_taken", details={"phone": "taken"}
+    )
 
 
 def normalise_phone(phone: str) -> str:
@@ -216,12 +218,16 @@ class AuthService(Sessions):
             return User.from_row(row)
         async with self._engine.begin() as conn:
             locked_until = await store.record_failure(
-                conn, row["id"], now=now, threshold=self.settings.lockout_threshold,
+                conn,
+                row["id"],
+                now=now,
+                threshold=self.settings.lockout_threshold,
                 lock_for=self.settings.lockout_seconds,
             )
         if locked_until is not None:
-            self._audit.record("account_locked", subject=row["username"], user_id=row["id"],
-                               ip=ip)
+            self._audit.record(
+                "account_locked", subject=row["username"], user_id=row["id"], ip=ip
+            )
             raise Locked()
         raise Unauthorized("账号或密码错误。", code="bad_credentials")
 
@@ -239,17 +245,23 @@ class AuthService(Sessions):
             raise Locked()
         raise Unauthorized("账号或密码错误。", code="bad_credentials")
 
-    async def change_password(self, user: User, old: str, new: str, *,
-                              keep: str | None = None, ip: str = "") -> None:
+    async def change_password(
+        self, user: User, old: str, new: str, *, keep: str | None = None, ip: str = ""
+    ) -> None:
         """Change a password given the old one; other sessions end."""
         async with self._engine.connect() as conn:
             row = await store.fetch_user(conn, user.id)
         if row is None or not await verify_password(row["password_hash"], old):
-            raise Invalid("原密码错误。", code="bad_old_password",
-                          details={"old_password": "wrong"})
+            raise Invalid(
+                "原密码错误。",
+                code="bad_old_password",
+                details={"old_password": "wrong"},
+            )
         await self._set_password(user, new, keep=keep, ip=ip, event="password_changed")
 
-    async def reset_password(self, phone: str, code: str, new: str, *, ip: str = "") -> None:
+    async def reset_password(
+        self, phone: str, code: str, new: str, *, ip: str = ""
+    ) -> None:
         """Forgotten password: a reset code to the phone sets a new one.
 
         Every session and app token of the user ends; the user is told by SMS. The
@@ -260,24 +272,40 @@ class AuthService(Sessions):
         await self.codes.check_code("reset", phone, code)
         user = await self.find_user(phone)
         if user is None:
-            raise Invalid("The code is wrong.", code="bad_code", details={"code": "wrong"})
+            raise Invalid(
+                "The code is wrong.", code="bad_code", details={"code": "wrong"}
+            )
         await self._set_password(user, new, keep=None, ip=ip, event="password_reset")
 
-    async def _set_password(self, user: User, new: str, *, keep: str | None, ip: str,
-                            event: str) -> None:
+    async def _set_password(
+        self, user: User, new: str, *, keep: str | None, ip: str, event: str
+    ) -> None:
         check_password_rules(new, field="new_password")
         password_hash = await hash_password(new)
         async with self._engine.begin() as conn:
-            await store.update_user(conn, user.id, password_hash=password_hash,
-                                    failed_logins=0, locked_until=None)
+            await store.update_user(
+                conn,
+                user.id,
+                password_hash=password_hash,
+                failed_logins=0,
+                locked_until=None,
+            )
         ended = await self.revoke_all(user, keep=keep)
-        self._audit.record(event, subject=user.username, user_id=user.id, ip=ip,
-                           sessions_ended=ended)
-        await self._notify.notify(user.id, "security", "密码已修改",
-                                  f"您的登录密码已修改，{ended}个其他设备已退出登录。",
-                                  link="/center/")
-        await self._tell(user, "密码已修改",
-                         "【北京通企服版】您的登录密码刚刚被修改。如非本人操作，请立即找回密码。")
+        self._audit.record(
+            event, subject=user.username, user_id=user.id, ip=ip, sessions_ended=ended
+        )
+        await self._notify.notify(
+            user.id,
+            "security",
+            "密码已修改",
+            f"您的登录密码已修改，{ended}个其他设备已退出登录。",
+            link="/center/",
+        )
+        await self._tell(
+            user,
+            "密码已修改",
+            "【北京通企服版】您的登录密码刚刚被修改。如非本人操作，请立即找回密码。",
+        )
 
     async def _tell(self, user: User, subject: str, text: str) -> None:
         """Send a notice to the user's phone (or email); a failure is only logged."""
@@ -286,20 +314,26 @@ class AuthService(Sessions):
             return
         channel = "sms" if user.phone else "email"
         try:
-            await self._delivery.send(Message(channel=channel, to=to, subject=subject, text=text))
+            await self._delivery.send(
+                Message(channel=channel, to=to, subject=subject, text=text)
+            )
         except Exception:  # a notice must not undo the change it reports
             log.exception("could not notify user %s", user.id)
 
     # -- one-time codes ----------------------------------------------------------
 
-    async def send_code(self, purpose: str, destination: str, *, ip: str) -> dict[str, float]:
+    async def send_code(
+        self, purpose: str, destination: str, *, ip: str
+    ) -> dict[str, float]:
         """Send a code for purpose; the answer is the same whether or not the account
         exists (for login and reset), so it cannot be used to probe for accounts."""
         destination = self.normalise_destination(destination)
         exists = await self.find_user(destination) is not None
         if purpose == "register":
             if channel_is_email(destination):
-                raise Invalid("Register with a phone number.", details={"destination": "phone"})
+                raise Invalid(
+                    "Register with a phone number.", details={"destination": "phone"}
+                )
             if exists:
                 raise phone_taken()
             return await self.codes.send_code(purpose, destination, ip=ip)
@@ -317,20 +351,43 @@ class AuthService(Sessions):
         try:
             return normalise_phone(destination)
         except Invalid as err:
-            raise Invalid("Enter a mainland mobile number or an email address.",
-                          details={"destination": "invalid"}) from err
+            raise Invalid(
+                "Enter a mainland mobile number or an email address.",
+                details={"destination": "invalid"},
+            ) from err
 
-    async def register(self, *, phone: str, code: str, username: str, password: str,
-                       user_type: str, ip: str) -> User:
+    async def register(
+        self,
+        *,
+        phone: str,
+        code: str,
+        username: str,
+        password: str,
+        user_type: str,
+        ip: str,
+    ) -> User:
         """Phone + SMS code registration with consent to the current agreements."""
         phone = normalise_phone(phone)
         if not USERNAME.fullmatch(username):
-            raise Invalid(details={"username": "3-32 letters, digits or _, starting with a letter"})
+            raise Invalid(
+                details={
+                    "username": "3-32 letters, digits or _, starting with a letter"
+                }
+            )
         check_password_rules(password)
         await self.codes.check_code("register", phone, code)
-        consents = {"terms": self.settings.terms_version, "privacy": self.settings.privacy_version}
-        return await self.create_user(username=username, password=password, phone=phone,
-                                      user_type=user_type, consents=consents, ip=ip)
+        consents = {
+            "terms": self.settings.terms_version,
+            "privacy": self.settings.privacy_version,
+        }
+        return await self.create_user(
+            username=username,
+            password=password,
+            phone=phone,
+            user_type=user_type,
+            consents=consents,
+            ip=ip,
+        )
 
     async def code_login(self, destination: str, code: str) -> User:
         """Log in with a code sent to a phone or email; a lock does not apply here."""
@@ -338,23 +395,33 @@ class AuthService(Sessions):
         await self.codes.check_code("login", destination, code)
         user = await self.find_user(destination)
         if user is None:
-            raise Invalid("The code is wrong.", code="bad_code", details={"code": "wrong"})
+            raise Invalid(
+                "The code is wrong.", code="bad_code", details={"code": "wrong"}
+            )
         return user
 
-    async def change_phone(self, user: User, *, password: str, new_phone: str, code: str,
-                           ip: str = "") -> User:
+    async def change_phone(
+        self, user: User, *, password: str, new_phone: str, code: str, ip: str = ""
+    ) -> User:
         """Move the account to a new phone: the password again, and a code sent there."""
         async with self._engine.connect() as conn:
             row = await store.fetch_user(conn, user.id)
         if row is None or not await verify_password(row["password_hash"], password):
-            raise Invalid("密码错误。", code="bad_old_password", details={"password": "wrong"})
+            raise Invalid(
+                "密码错误。", code="bad_old_password", details={"password": "wrong"}
+            )
         new_phone = normalise_phone(new_phone)
         await self.codes.check_code("change_phone", new_phone, code)
         async with self._engine.begin() as conn:
             await store.update_user(conn, user.id, phone=new_phone)
-        self._audit.record("phone_changed", subject=user.username, user_id=user.id, ip=ip)
-        await self._tell(user, "手机号已更换",
-                         "【北京通企服版】您的账号已更换绑定手机号。如非本人操作，请联系客服。")
+        self._audit.record(
+            "phone_changed", subject=user.username, user_id=user.id, ip=ip
+        )
+        await self._tell(
+            user,
+            "手机号已更换",
+            "【北京通企服版】您的账号已更换绑定手机号。如非本人操作，请联系客服。",
+        )
         updated = await self.get_user(user.id)
         assert updated is not None
         return updated
@@ -362,7 +429,9 @@ class AuthService(Sessions):
     async def update_profile(self, user: User, *, display_name: str) -> User:
         """Change what the user is called."""
         async with self._engine.begin() as conn:
-            await store.update_user(conn, user.id, display_name=display_name.strip()[:64])
+            await store.update_user(
+                conn, user.id, display_name=display_name.strip()[:64]
+            )
         updated = await self.get_user(user.id)
         assert updated is not None
         return updated

@@ -61,7 +61,9 @@ class Sessions:
         """Mint a 256-bit token, store its hash, and return the token once."""
         token = secrets.token_urlsafe(32)
         token_hash = hash_token(token)
-        ttl = self.settings.session_ttl if kind == "web" else self.settings.app_token_ttl
+        ttl = (
+            self.settings.session_ttl if kind == "web" else self.settings.app_token_ttl
+        )
         record = {
             "user_id": user.id,
             "kind": kind,
@@ -73,14 +75,18 @@ class Sessions:
         await self._broker.add_member(store.user_sessions_key(user.id), token_hash, ttl)
         return token
 
-    async def resolve(self, token: str | None, kind: SessionKind) -> tuple[User, Session]:
+    async def resolve(
+        self, token: str | None, kind: SessionKind
+    ) -> tuple[User, Session]:
         """The live session behind token and its user, or Unauthorized."""
         if not token or len(token) > 128:
             raise Unauthorized()
         token_hash = hash_token(token)
         raw = await self._broker.get(store.session_key(token_hash))
         if raw is None:
-            raise Unauthorized("The session has ended; log in again.", code="session_ended")
+            raise Unauthorized(
+                "The session has ended; log in again.", code="session_ended"
+            )
         record = json.loads(raw)
         if record["kind"] != kind:
             raise Unauthorized()
@@ -99,7 +105,9 @@ class Sessions:
         raw = await self._broker.take(store.session_key(token_hash))
         if raw is not None:
             user_id = json.loads(raw)["user_id"]
-            await self._broker.remove_member(store.user_sessions_key(user_id), token_hash)
+            await self._broker.remove_member(
+                store.user_sessions_key(user_id), token_hash
+            )
 
     async def sessions(self, user: User) -> list[Session]:
         """The user's live browser sessions and app tokens, newest first."""
@@ -107,7 +115,9 @@ class Sessions:
         for token_hash in await self._broker.members(store.user_sessions_key(user.id)):
             raw = await self._broker.get(store.session_key(token_hash))
             if raw is None:
-                await self._broker.remove_member(store.user_sessions_key(user.id), token_hash)
+                await self._broker.remove_member(
+                    store.user_sessions_key(user.id), token_hash
+                )
                 continue
             found.append(Session(token_hash=token_hash, **json.loads(raw)))
         return sorted(found, key=lambda s: s.created_at, reverse=True)
@@ -117,7 +127,9 @@ class Sessions:
         for session in await self.sessions(user):
             if session.public_id == session_id:
                 await self._end(session.token_hash)
-                self._audit.record("session_revoked", subject=user.username, user_id=user.id)
+                self._audit.record(
+                    "session_revoked", subject=user.username, user_id=user.id
+                )
                 return
         raise NotFound("No such session.", code="unknown_session")
 

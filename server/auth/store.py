@@ -55,19 +55,27 @@ async def update_user(conn: AsyncConnection, user_id: int, **values: Any) -> Non
         raise _taken(err) from err
 
 
-async def insert_consents(conn: AsyncConnection, user_id: int, ip: str,
-                          documents: dict[str, str]) -> None:
+async def insert_consents(
+    conn: AsyncConnection, user_id: int, ip: str, documents: dict[str, str]
+) -> None:
     """Record which versions of which documents a user agreed to, and when."""
     now = dt.datetime.now(dt.UTC)
     rows = [
-        {"user_id": user_id, "document": name, "version": version, "accepted_at": now, "ip": ip}
+        {
+            "user_id": user_id,
+            "document": name,
+            "version": version,
+            "accepted_at": now,
+            "ip": ip,
+        }
         for name, version in documents.items()
     ]
     await conn.execute(consents.insert(), rows)
 
 
-async def record_failure(conn: AsyncConnection, user_id: int, *, now: float,
-                         threshold: int, lock_for: float) -> float | None:
+async def record_failure(
+    conn: AsyncConnection, user_id: int, *, now: float, threshold: int, lock_for: float
+) -> float | None:
     """Count one wrong password in one statement; returns the lock's end if it locked.
 
     A lock that has run out starts the count again, so five fresh failures are needed
@@ -88,7 +96,9 @@ async def record_failure(conn: AsyncConnection, user_id: int, *, now: float,
 async def clear_failures(conn: AsyncConnection, user_id: int) -> None:
     """A right password resets the count."""
     await conn.execute(
-        users.update().where(users.c.id == user_id).values(failed_logins=0, locked_until=None)
+        users.update()
+        .where(users.c.id == user_id)
+        .values(failed_logins=0, locked_until=None)
     )
 
 
@@ -98,10 +108,16 @@ async def fetch_user(conn: AsyncConnection, user_id: int) -> RowMapping | None:
     return result.mappings().first()
 
 
-async def fetch_user_by_account(conn: AsyncConnection, account: str) -> RowMapping | None:
+async def fetch_user_by_account(
+    conn: AsyncConnection, account: str
+) -> RowMapping | None:
     """One user by username, phone or email."""
     query = sa.select(users).where(
-        sa.or_(users.c.username == account, users.c.phone == account, users.c.email == account)
+        sa.or_(
+            users.c.username == account,
+            users.c.phone == account,
+            users.c.email == account,
+        )
     )
     result = await conn.execute(query)
     return result.mappings().first()

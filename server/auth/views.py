@@ -30,15 +30,18 @@ async def app_login(request: web.Request) -> web.Response:
     await request.app[LIMITS].hit("app_login", ip)
     body = await parse_body(request, AppLogin)
     user = await request.app[AUTH].authenticate(body.account, body.password, ip=ip)
-    return await app_token_response(request, user, method="password", device=body.device)
+    return await app_token_response(
+        request, user, method="password", device=body.device
+    )
 
 
 async def app_logout(request: web.Request) -> web.Response:
     """POST /api/app/logout: revoke this bearer token."""
     user, _ = await phone_user(request)
     await request.app[AUTH].revoke(bearer(request))
-    request.app[AUDIT].record("app_logout", subject=user.username, user_id=user.id,
-                              ip=client_ip(request))
+    request.app[AUDIT].record(
+        "app_logout", subject=user.username, user_id=user.id, ip=client_ip(request)
+    )
     return web.json_response({"ok": True})
 
 
@@ -65,8 +68,9 @@ async def logout(request: web.Request) -> web.Response:
     if token:
         try:
             user, _ = await auth.resolve(token, "web")
-            request.app[AUDIT].record("logout", subject=user.username, user_id=user.id,
-                                      ip=client_ip(request))
+            request.app[AUDIT].record(
+                "logout", subject=user.username, user_id=user.id, ip=client_ip(request)
+            )
         except Unauthorized:  # an ended session logs out all the same
             pass
         await auth.revoke(token)
@@ -75,4 +79,3 @@ async def logout(request: web.Request) -> web.Response:
         response = web.HTTPSeeOther("/declare/login")
     clear_session_cookie(response)
     raise response
-

@@ -13,7 +13,9 @@ from server.keys import AUDIT, AUTH, SETTINGS
 COOKIE = "qrl_session"
 
 
-def set_session_cookie(response: web.StreamResponse, request: web.Request, token: str) -> None:
+def set_session_cookie(
+    response: web.StreamResponse, request: web.Request, token: str
+) -> None:
     """HttpOnly, SameSite=Lax, and Secure everywhere but development."""
     settings = request.app[SETTINGS]
     response.set_cookie(
@@ -53,7 +55,9 @@ async def phone_user(request: web.Request) -> tuple[User, Session]:
     return await auth.resolve(request.cookies.get(COOKIE), "web")
 
 
-async def start_web_session(request: web.Request, response: web.StreamResponse, user: User) -> None:
+async def start_web_session(
+    request: web.Request, response: web.StreamResponse, user: User
+) -> None:
     """Rotate to a fresh session: the old cookie's session ends, a new one starts.
 
     Rotating on every login means a session id planted before login is worthless.
@@ -80,19 +84,28 @@ def user_json(user: User) -> dict[str, object]:
     }
 
 
-async def app_token_response(request: web.Request, user: User, *, method: str,
-                             device: str = "") -> web.Response:
+async def app_token_response(
+    request: web.Request, user: User, *, method: str, device: str = ""
+) -> web.Response:
     """Open an app session for user and answer with its bearer token (every app login
     method ends here), audited with the method used."""
     auth = request.app[AUTH]
     ip = client_ip(request)
     agent = device or user_agent(request)
     token = await auth.open_session(user, "app", ip=ip, user_agent=agent)
-    request.app[AUDIT].record("app_login", subject=user.username, user_id=user.id, ip=ip,
-                              user_agent=agent, method=method)
-    return web.json_response({
-        "token": token,
-        "token_type": "bearer",
-        "expires_in": int(auth.settings.app_token_ttl),
-        "user": user_json(user),
-    })
+    request.app[AUDIT].record(
+        "app_login",
+        subject=user.username,
+        user_id=user.id,
+        ip=ip,
+        user_agent=agent,
+        method=method,
+    )
+    return web.json_response(
+        {
+            "token": token,
+            "token_type": "bearer",
+            "expires_in": int(auth.settings.app_token_ttl),
+            "user": user_json(user),
+        }
+    )

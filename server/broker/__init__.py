@@ -40,7 +40,9 @@ class Broker(abc.ABC):
         """The value at key, or None when missing or expired."""
 
     @abc.abstractmethod
-    async def put(self, key: str, value: str, ttl: float, *, only_new: bool = False) -> bool:
+    async def put(
+        self, key: str, value: str, ttl: float, *, only_new: bool = False
+    ) -> bool:
         """Store value for ttl seconds; with only_new, fail (False) if key exists."""
 
     @abc.abstractmethod

@@ -70,7 +70,9 @@ class MemoryBroker(Broker):
         value = self._live(key)
         return value if isinstance(value, str) else None
 
-    async def put(self, key: str, value: str, ttl: float, *, only_new: bool = False) -> bool:
+    async def put(
+        self, key: str, value: str, ttl: float, *, only_new: bool = False
+    ) -> bool:
         """Store value with a TTL."""
         if only_new and self._live(key) is not None:
             return False

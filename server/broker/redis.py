@@ -182,7 +182,9 @@ class RedisBroker(Broker):
 
     async def _resubscribe(self) -> None:
         """Replace a dead subscription and tell listeners to re-read their state."""
-        log.error("subscription is silent; resubscribing %d channels", len(self._channels))
+        log.error(
+            "subscription is silent; resubscribing %d channels", len(self._channels)
+        )
         old_reader, old_pubsub = self._reader, self._pubsub
         if old_reader is not None:
             old_reader.cancel()
@@ -203,10 +205,14 @@ class RedisBroker(Broker):
         """GET."""
         return await self._call(lambda: self._client.get(key))
 
-    async def put(self, key: str, value: str, ttl: float, *, only_new: bool = False) -> bool:
+    async def put(
+        self, key: str, value: str, ttl: float, *, only_new: bool = False
+    ) -> bool:
         """SET with PX, and NX when only_new."""
         ms = max(1, int(ttl * 1000))
-        done = await self._call(lambda: self._client.set(key, value, px=ms, nx=only_new))
+        done = await self._call(
+            lambda: self._client.set(key, value, px=ms, nx=only_new)
+        )
         return bool(done)
 
     async def take(self, key: str) -> str | None:
@@ -281,6 +287,8 @@ class RedisBroker(Broker):
         """The limits library's Redis storage, through redis-py as well."""
         # On our own pool, so closing the broker closes its connections too.
         return RedisStorage(
-            "async+" + self._url, implementation="redispy", key_prefix="limits",
+            "async+" + self._url,
+            implementation="redispy",
+            key_prefix="limits",
             connection_pool=self._client.connection_pool,
         )

@@ -34,11 +34,17 @@ def _callback_url(request: web.Request) -> str:
 async def _begin(request: web.Request, user_id: int, browser: str | None) -> str:
     """Store the request's secrets and return the provider's login URL."""
     auth = new_auth_request()
-    record = {"user_id": user_id, "nonce": auth.nonce, "verifier": auth.code_verifier,
-              "browser": browser}
+    record = {
+        "user_id": user_id,
+        "nonce": auth.nonce,
+        "verifier": auth.code_verifier,
+        "browser": browser,
+    }
     await request.app[BROKER].put(f"cert:{auth.state}", json.dumps(record), TTL)
     return await request.app[IDENTITY].authorization_url(
-        state=auth.state, nonce=auth.nonce, code_challenge=auth.code_challenge,
+        state=auth.state,
+        nonce=auth.nonce,
+        code_challenge=auth.code_challenge,
         redirect_uri=_callback_url(request),
     )
 
@@ -50,9 +56,15 @@ async def start(request: web.Request) -> web.Response:
         raise web.HTTPFound("/declare/login?tab=password&next=/center/")
     browser = secrets.token_urlsafe(24)
     response = web.HTTPFound(await _begin(request, user.id, browser))
-    response.set_cookie(COOKIE, browser, max_age=int(TTL), httponly=True, samesite="Lax",
-                        path="/certification/",
-                        secure=not request.app[SETTINGS].is_development)
+    response.set_cookie(
+        COOKIE,
+        browser,
+        max_age=int(TTL),
+        httponly=True,
+        samesite="Lax",
+        path="/certification/",
+        secure=not request.app[SETTINGS].is_development,
+    )
     raise response
 
 
@@ -62,7 +74,9 @@ async def app_start(request: web.Request) -> web.Response:
     return web.json_response({"authorize_url": await _begin(request, user.id, None)})
 
 
-def _back_to_center(message: str, enterprise: Enterprise | None = None) -> web.HTTPFound:
+def _back_to_center(
+    message: str, enterprise: Enterprise | None = None
+) -> web.HTTPFound:
     query = {"cert_error": message}
     if enterprise is not None:
         query |= {"enterprise_name": enterprise.name, "uscc": enterprise.uscc}
@@ -89,11 +103,14 @@ async def callback(request: web.Request) -> web.Response:
         return _finish(request, in_app, "您取消了一证通登录，企业认证未完成。")
 
     claims = await request.app[IDENTITY].exchange(
-        code=request.query["code"][:512], code_verifier=record["verifier"],
-        redirect_uri=_callback_url(request), nonce=record["nonce"],
+        code=request.query["code"][:512],
+        code_verifier=record["verifier"],
+        redirect_uri=_callback_url(request),
+        nonce=record["nonce"],
     )
-    enterprise = Enterprise(subject=claims.subject, name=claims.enterprise_name,
-                            uscc=claims.uscc)
+    enterprise = Enterprise(
+        subject=claims.subject, name=claims.enterprise_name, uscc=claims.uscc
+    )
     try:
         await request.app[CERT].bind(user, enterprise, ip=client_ip(request))
     except (EnterpriseTaken, Conflict) as err:
@@ -101,13 +118,18 @@ async def callback(request: web.Request) -> web.Response:
     return _finish(request, in_app, None, enterprise)
 
 
-def _finish(request: web.Request, in_app: bool, error: str | None,
-            enterprise: Enterprise | None = None) -> web.Response:
+def _finish(
+    request: web.Request,
+    in_app: bool,
+    error: str | None,
+    enterprise: Enterprise | None = None,
+) -> web.Response:
     """Back to the personal center, or, in the app's web view, a result page."""
     if in_app:
         context = {"error": error, "enterprise": enterprise}
-        return render("certification/result.html", request, context,
-                      status=409 if error else 200)
+        return render(
+            "certification/result.html", request, context, status=409 if error else 200
+        )
     if error:
         raise _back_to_center(error, enterprise)
     response = web.HTTPFound("/center/")

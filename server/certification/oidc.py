@@ -85,7 +85,8 @@ class AuthRequest:
 def new_auth_request() -> AuthRequest:
     """Fresh state, nonce and PKCE verifier, each about 256 random bits."""
     return AuthRequest(
-        state=generate_token(43), nonce=generate_token(43),
+        state=generate_token(43),
+        nonce=generate_token(43),
         code_verifier=generate_token(64),
     )
 
@@ -216,17 +217,21 @@ class IdentityClient:
         else:
             form |= {"client_id": self.config.client_id, "client_secret": secret}
 
-        status, body = await self._call("POST", metadata.token_endpoint,
-                                        data=form, headers=headers)
+        status, body = await self._call(
+            "POST", metadata.token_endpoint, data=form, headers=headers
+        )
         if status in (400, 401, 403):
             # Only the RFC error code is logged: descriptions may echo the request.
-            log.warning("identity provider refused the code: %s",
-                        str(body.get("error", "?"))[:40])
+            log.warning(
+                "identity provider refused the code: %s",
+                str(body.get("error", "?"))[:40],
+            )
             raise IdentityRefused("code")
         id_token = body.get("id_token") if status == 200 else None
         if not isinstance(id_token, str) or not id_token:
-            log.warning("identity token endpoint answered %d without an ID token",
-                        status)
+            log.warning(
+                "identity token endpoint answered %d without an ID token", status
+            )
             raise IdentityBadReply("token_reply")
 
         claims = await self._verify(id_token, metadata, nonce=nonce)
@@ -256,12 +261,19 @@ class IdentityClient:
             log.error("identity discovery answered %d", status)
             raise IdentityBadReply("discovery")
         if body.get("issuer") != self.config.issuer:
-            log.error("identity discovery names issuer %r, not the configured %r",
-                      str(body.get("issuer"))[:200], self.config.issuer)
+            log.error(
+                "identity discovery names issuer %r, not the configured %r",
+                str(body.get("issuer"))[:200],
+                self.config.issuer,
+            )
             raise IdentityBadReply("issuer")
         urls = {}
-        for name in ("authorization_endpoint", "token_endpoint", "jwks_uri",
-                     "userinfo_endpoint"):
+        for name in (
+            "authorization_endpoint",
+            "token_endpoint",
+            "jwks_uri",
+            "userinfo_endpoint",
+        ):
             value = body.get(name, "")
             if not isinstance(value, str) or not _is_web_url(value):
                 if name == "userinfo_endpoint" and not value:
@@ -356,14 +368,19 @@ class IdentityClient:
         where = url.split("?")[0]
         try:
             async with self._http.request(
-                method, url, headers=headers, timeout=self._timeout,
-                allow_redirects=False, **kwargs,
+                method,
+                url,
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,
+                **kwargs,
             ) as response:
                 status = response.status
                 raw = await read_capped(response, MAX_REPLY)
         except (aiohttp.ClientError, TimeoutError) as err:
-            log.error("identity provider unreachable at %s: %s", where,
-                      type(err).__name__)
+            log.error(
+                "identity provider unreachable at %s: %s", where, type(err).__name__
+            )
             raise IdentityUnavailable() from err
         if status >= 500:
             log.error("identity provider answered %d at %s", status, where)
@@ -373,8 +390,9 @@ class IdentityClient:
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            log.warning("identity provider answered %d at %s without JSON", status,
-                        where)
+            log.warning(
+                "identity provider answered %d at %s without JSON", status, where
+            )
             raise IdentityBadReply("not_json")
         return status, body
 
@@ -418,8 +436,9 @@ def _is_web_url(url: str) -> bool:
 def _with_query(url: str, params: dict[str, str]) -> str:
     """url with params added to any query it already has."""
     parts = urlsplit(url)
-    query = urlencode([*parse_qsl(parts.query, keep_blank_values=True),
-                       *params.items()])
+    query = urlencode(
+        [*parse_qsl(parts.query, keep_blank_values=True), *params.items()]
+    )
     return urlunsplit(parts._replace(query=query))
 
 

@@ -26,8 +26,9 @@ class EnterpriseTaken(Conflict):
     )
 
 
-async def fetch_live_binding(conn: AsyncConnection, *, user_id: int | None = None,
-                             uscc: str | None = None) -> RowMapping | None:
+async def fetch_live_binding(
+    conn: AsyncConnection, *, user_id: int | None = None, uscc: str | None = None
+) -> RowMapping | None:
     """The live binding of a user, or of an enterprise."""
     query = sa.select(enterprise_bindings).where(LIVE)
     if user_id is not None:
@@ -44,7 +45,9 @@ async def insert_binding(conn: AsyncConnection, **values: Any) -> int:
         result = await conn.execute(enterprise_bindings.insert().values(**values))
     except IntegrityError as err:
         if "user" in str(err.orig):
-            raise Conflict("您的账号已完成企业认证。", code="already_certified") from err
+            raise Conflict(
+                "您的账号已完成企业认证。", code="already_certified"
+            ) from err
         raise EnterpriseTaken() from err
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
@@ -60,7 +63,9 @@ async def end_binding(conn: AsyncConnection, binding_id: int, by: str) -> None:
 
 async def set_user_type(conn: AsyncConnection, user_id: int, user_type: str) -> None:
     """Change a user's type; certification is the only caller."""
-    await conn.execute(users.update().where(users.c.id == user_id).values(user_type=user_type))
+    await conn.execute(
+        users.update().where(users.c.id == user_id).values(user_type=user_type)
+    )
 
 
 async def insert_request(conn: AsyncConnection, **values: Any) -> int:
@@ -76,8 +81,9 @@ async def fetch_request(conn: AsyncConnection, request_id: int) -> RowMapping | 
     return (await conn.execute(query)).mappings().first()
 
 
-async def fetch_requests(conn: AsyncConnection, *, status: str | None = None,
-                         requester_id: int | None = None) -> list[RowMapping]:
+async def fetch_requests(
+    conn: AsyncConnection, *, status: str | None = None, requester_id: int | None = None
+) -> list[RowMapping]:
     """Unbind requests, oldest first, with the current holder's open orders."""
     holder = enterprise_bindings.alias("holder")
     holder_user = users.alias("holder_user")
@@ -89,8 +95,10 @@ async def fetch_requests(conn: AsyncConnection, *, status: str | None = None,
         )
         .select_from(
             unbind_requests.outerjoin(
-                holder, sa.and_(holder.c.uscc == unbind_requests.c.uscc,
-                                holder.c.ended_at.is_(None))
+                holder,
+                sa.and_(
+                    holder.c.uscc == unbind_requests.c.uscc, holder.c.ended_at.is_(None)
+                ),
             ).outerjoin(holder_user, holder_user.c.id == holder.c.user_id)
         )
         .order_by(unbind_requests.c.id)
@@ -102,14 +110,26 @@ async def fetch_requests(conn: AsyncConnection, *, status: str | None = None,
     return list((await conn.execute(query)).mappings().all())
 
 
-async def decide_request(conn: AsyncConnection, request_id: int, *, status: str,
-                         reviewer_id: int, reason: str | None) -> bool:
+async def decide_request(
+    conn: AsyncConnection,
+    request_id: int,
+    *,
+    status: str,
+    reviewer_id: int,
+    reason: str | None,
+) -> bool:
     """Move a pending request to approved or rejected; False if it was not pending."""
     result = await conn.execute(
         unbind_requests.update()
-        .where(unbind_requests.c.id == request_id, unbind_requests.c.status == "pending")
-        .values(status=status, reviewer_id=reviewer_id, reject_reason=reason,
-                reviewed_at=dt.datetime.now(dt.UTC))
+        .where(
+            unbind_requests.c.id == request_id, unbind_requests.c.status == "pending"
+        )
+        .values(
+            status=status,
+            reviewer_id=reviewer_id,
+            reject_reason=reason,
+            reviewed_at=dt.datetime.now(dt.UTC),
+        )
     )
     return bool(result.rowcount)
 

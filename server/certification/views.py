@@ -49,8 +49,9 @@ async def file_unbind_request(request: web.Request) -> web.Response:
     """POST /api/unbind-requests: ask staff to end another user's binding."""
     user, _ = await phone_user(request)
     body = await parse_body(request, UnbindRequest)
-    request_id = await request.app[CERT].file_request(user, body.model_dump(),
-                                                      ip=client_ip(request))
+    request_id = await request.app[CERT].file_request(
+        user, body.model_dump(), ip=client_ip(request)
+    )
     return web.json_response({"id": request_id, "status": "pending"}, status=201)
 
 
@@ -65,8 +66,13 @@ async def certification_status(request: web.Request) -> web.Response:
     """GET /api/certification: 已认证 with the enterprise, or 未认证."""
     user, _ = await phone_user(request)
     binding = await request.app[CERT].binding(user.id)
-    return web.json_response({"certified": binding is not None, "binding": binding,
-                              "user_type": user.user_type})
+    return web.json_response(
+        {
+            "certified": binding is not None,
+            "binding": binding,
+            "user_type": user.user_type,
+        }
+    )
 
 
 async def staff_queue(request: web.Request) -> web.Response:
@@ -90,8 +96,9 @@ async def staff_reject(request: web.Request) -> web.Response:
     """POST /api/staff/unbind-requests/{id}/reject with a reason."""
     staff = await _staff(request)
     body = await parse_body(request, Rejection)
-    await request.app[CERT].reject(staff, _request_id(request), body.reason,
-                                   ip=client_ip(request))
+    await request.app[CERT].reject(
+        staff, _request_id(request), body.reason, ip=client_ip(request)
+    )
     return web.json_response({"ok": True, "status": "rejected"})
 
 
@@ -100,10 +107,16 @@ async def feedback_page(request: web.Request) -> web.Response:
     user = await current_user(request)
     mobile = request.path.startswith("/m/")
     if user is None:
-        raise web.HTTPFound(("/m/login" if mobile else "/declare/login") + f"?next={request.path}")
+        raise web.HTTPFound(
+            ("/m/login" if mobile else "/declare/login") + f"?next={request.path}"
+        )
     mine = await request.app[CERT].requests(requester=user.id)
-    context = {"user": user, "mobile": mobile, "mine": mine,
-               "prefill": {k: request.query.get(k, "") for k in ("enterprise_name", "uscc")}}
+    context = {
+        "user": user,
+        "mobile": mobile,
+        "mine": mine,
+        "prefill": {k: request.query.get(k, "") for k in ("enterprise_name", "uscc")},
+    }
     return render("certification/feedback.html", request, context)
 
 
@@ -116,5 +129,8 @@ async def staff_page(request: web.Request) -> web.Response:
         raise Forbidden("仅平台工作人员可以访问。", code="staff_only")
     pending = await request.app[CERT].requests(status="pending")
     done = [r for r in await request.app[CERT].requests() if r["status"] != "pending"]
-    return render("certification/staff.html", request,
-                  {"user": user, "pending": pending, "done": done[-20:]})
+    return render(
+        "certification/staff.html",
+        request,
+        {"user": user, "pending": pending, "done": done[-20:]},
+    )

@@ -44,15 +44,22 @@ class Notifications:
         self._engine = engine
         self._broker = broker
 
-    async def notify(self, user_id: int, kind: str, title: str, body: str = "",
-                     link: str = "") -> dict[str, Any]:
+    async def notify(
+        self, user_id: int, kind: str, title: str, body: str = "", link: str = ""
+    ) -> dict[str, Any]:
         """Store a notification, then push it to every open page and app of the user.
 
         A failed push loses nothing: the row is there for the next (re)connect.
         """
         async with self._engine.begin() as conn:
-            row = await store.insert(conn, user_id=user_id, kind=kind, title=title[:128],
-                                     body=body[:1000], link=link[:256])
+            row = await store.insert(
+                conn,
+                user_id=user_id,
+                kind=kind,
+                title=title[:128],
+                body=body[:1000],
+                link=link[:256],
+            )
         note = as_json(row)
         try:
             event = {"event": "new", "notification": note}
@@ -61,7 +68,9 @@ class Notifications:
             log.error("notification %s stored but not pushed", note["id"])
         return note
 
-    async def after(self, user_id: int, after: int, limit: int = PAGE) -> list[dict[str, Any]]:
+    async def after(
+        self, user_id: int, after: int, limit: int = PAGE
+    ) -> list[dict[str, Any]]:
         """Notifications with ids above after, oldest first."""
         async with self._engine.connect() as conn:
             rows = await store.fetch_after(conn, user_id, after, limit)
@@ -83,8 +92,11 @@ class Notifications:
         async with self._engine.begin() as conn:
             changed = await store.mark_read(conn, user_id, notification_id)
         if notification_id is not None and changed == 0:
-            existing = [n for n in await self.after(user_id, notification_id - 1, 1)
-                        if n["id"] == notification_id]
+            existing = [
+                n
+                for n in await self.after(user_id, notification_id - 1, 1)
+                if n["id"] == notification_id
+            ]
             if not existing:
                 raise NotFound("No such notification.", code="unknown_notification")
         target = notification_id if notification_id is not None else "all"

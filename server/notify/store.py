@@ -22,12 +22,15 @@ async def insert(conn: AsyncConnection, **values: Any) -> RowMapping:
     values.setdefault("created_at", dt.datetime.now(dt.UTC))
     result = await conn.execute(notifications.insert().values(**values))
     new_id = result.inserted_primary_key[0]  # type: ignore[index]
-    row = await conn.execute(sa.select(notifications).where(notifications.c.id == new_id))
+    row = await conn.execute(
+        sa.select(notifications).where(notifications.c.id == new_id)
+    )
     return row.mappings().one()
 
 
-async def fetch_after(conn: AsyncConnection, user_id: int, after: int,
-                      limit: int) -> list[RowMapping]:
+async def fetch_after(
+    conn: AsyncConnection, user_id: int, after: int, limit: int
+) -> list[RowMapping]:
     """The user's notifications with ids above after, oldest first."""
     query = (
         sa.select(notifications)
@@ -38,7 +41,9 @@ async def fetch_after(conn: AsyncConnection, user_id: int, after: int,
     return list((await conn.execute(query)).mappings().all())
 
 
-async def fetch_latest(conn: AsyncConnection, user_id: int, limit: int) -> list[RowMapping]:
+async def fetch_latest(
+    conn: AsyncConnection, user_id: int, limit: int
+) -> list[RowMapping]:
     """The user's newest notifications, newest first."""
     query = (
         sa.select(notifications)
@@ -57,7 +62,9 @@ async def count_unread(conn: AsyncConnection, user_id: int) -> int:
     return int((await conn.execute(query)).scalar_one())
 
 
-async def mark_read(conn: AsyncConnection, user_id: int, notification_id: int | None) -> int:
+async def mark_read(
+    conn: AsyncConnection, user_id: int, notification_id: int | None
+) -> int:
     """Mark one (or, with None, every) unread notification of the user as read."""
     query = notifications.update().where(
         notifications.c.user_id == user_id, notifications.c.read_at.is_(None)

@@ -29,7 +29,9 @@ async def mark_read(request: web.Request) -> web.Response:
     if not raw.isdigit() or len(raw) > 18:
         raise NotFound("No such notification.", code="unknown_notification")
     await request.app[NOTIFY].mark_read(user.id, int(raw))
-    return web.json_response({"ok": True, "unread": await request.app[NOTIFY].unread(user.id)})
+    return web.json_response(
+        {"ok": True, "unread": await request.app[NOTIFY].unread(user.id)}
+    )
 
 
 async def mark_all_read(request: web.Request) -> web.Response:
@@ -44,8 +46,10 @@ async def notifications_page(request: web.Request) -> web.Response:
     user = await current_user(request)
     mobile = request.path.startswith("/m/")
     if user is None:
-        raise web.HTTPFound(("/m/login" if mobile else "/declare/login") + f"?next={request.path}")
+        raise web.HTTPFound(
+            ("/m/login" if mobile else "/declare/login") + f"?next={request.path}"
+        )
     items = await request.app[NOTIFY].latest(user.id)
-    return render("notify/list.html", request,
-                  {"user": user, "items": items, "mobile": mobile})
-
+    return render(
+        "notify/list.html", request, {"user": user, "items": items, "mobile": mobile}
+    )

@@ -42,19 +42,23 @@ async def app_sign_in(request: web.Request) -> web.Response:
     body = await parse_body(request, AppOAuthCode)
     service = request.app[OAUTH]
     profile = await service.sign_in_with_code(
-        request.match_info["provider"], code=body.code,
-        redirect_uri=body.redirect_uri, verifier=body.code_verifier,
+        request.match_info["provider"],
+        code=body.code,
+        redirect_uri=body.redirect_uri,
+        verifier=body.code_verifier,
     )
 
     user = await service.find_user(profile)
     if user is None:
         link_token = await service.hold(profile, next_url="")
-        raise IdentityNotLinked(details={
-            "link_token": link_token,
-            "expires_in": int(request.app[SETTINGS].oauth_state_ttl),
-            "provider": profile.provider,
-            "nickname": profile.nickname,
-        })
+        raise IdentityNotLinked(
+            details={
+                "link_token": link_token,
+                "expires_in": int(request.app[SETTINGS].oauth_state_ttl),
+                "provider": profile.provider,
+                "nickname": profile.nickname,
+            }
+        )
     return await _token_reply(request, user, body.device, profile.provider)
 
 
@@ -68,8 +72,13 @@ async def app_link(request: web.Request) -> web.Response:
 
     user = await request.app[AUTH].authenticate(body.account, body.password, ip=ip)
     pending = await service.link(body.link_token, user)
-    request.app[AUDIT].record("identity_linked", subject=user.username, user_id=user.id,
-                              ip=ip, provider=pending.provider)
+    request.app[AUDIT].record(
+        "identity_linked",
+        subject=user.username,
+        user_id=user.id,
+        ip=ip,
+        provider=pending.provider,
+    )
     return await _token_reply(request, user, body.device, pending.provider)
 
 
@@ -77,5 +86,6 @@ async def _token_reply(
     request: web.Request, user: User, device: str, provider: str
 ) -> web.Response:
     """Open an app session and answer as POST /api/app/login does."""
-    return await app_token_response(request, user, method=f"oauth:{provider}",
-                                    device=device)
+    return await app_token_response(
+        request, user, method=f"oauth:{provider}", device=device
+    )

@@ -56,13 +56,17 @@ class ProviderClient:
         status, body = await self._call(provider, "POST", provider.token_url, data=form)
         if status in (400, 401, 403):
             # Only the RFC error code is logged: descriptions may echo the request.
-            log.warning("%s refused the code: %s", provider.name,
-                        str(body.get("error", "?"))[:40])
+            log.warning(
+                "%s refused the code: %s",
+                provider.name,
+                str(body.get("error", "?"))[:40],
+            )
             raise ProviderRejected()
         token = body.get("access_token") if status == 200 else None
         if not isinstance(token, str) or not token:
-            log.warning("%s token endpoint answered %d without a token",
-                        provider.name, status)
+            log.warning(
+                "%s token endpoint answered %d without a token", provider.name, status
+            )
             raise ProviderBadReply()
         return token
 
@@ -92,14 +96,22 @@ class ProviderClient:
         headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
         try:
             async with self._http.request(
-                method, url, headers=headers, timeout=self._timeout,
-                allow_redirects=False, **kwargs,
+                method,
+                url,
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,
+                **kwargs,
             ) as response:
                 status = response.status
                 raw = await read_capped(response, MAX_REPLY)
         except (aiohttp.ClientError, TimeoutError) as err:
-            log.error("%s unreachable at %s: %s", provider.name, url.split("?")[0],
-                      type(err).__name__)
+            log.error(
+                "%s unreachable at %s: %s",
+                provider.name,
+                url.split("?")[0],
+                type(err).__name__,
+            )
             raise ProviderUnavailable() from err
         if status >= 500:
             log.error("%s answered %d at %s", provider.name, status, url.split("?")[0])

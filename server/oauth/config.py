@@ -114,7 +114,8 @@ def production_problems(raw: str) -> list[str]:
             f"({', '.join(standins)}): stand-ins never run in production"
         )
     plain = sorted(
-        name for name, p in providers.items()
+        name
+        for name, p in providers.items()
         if not all(url.startswith("https://") for url in p.urls)
     )
     if plain:

@@ -99,8 +99,12 @@ class OAuthService:
         provider = self.provider(name)
         binding, state = generate_token(43), generate_token(32)
         verifier = generate_token(64) if provider.pkce else ""
-        record = {"provider": name, "state": state, "verifier": verifier,
-                  "next": next_url}
+        record = {
+            "provider": name,
+            "state": state,
+            "verifier": verifier,
+            "next": next_url,
+        }
         await self._broker.put(
             store.flow_key(hash_token(binding)), json.dumps(record), self._ttl
         )
@@ -143,8 +147,11 @@ class OAuthService:
         if record["provider"] != name or not hmac.compare_digest(
             record["state"].encode(), state.encode()
         ):
-            log.warning("oauth %s callback with a foreign state, flow %s",
-                        name, fingerprint(binding))
+            log.warning(
+                "oauth %s callback with a foreign state, flow %s",
+                name,
+                fingerprint(binding),
+            )
             raise StateMismatch()
 
         # RFC 6749 names the refusal in error; WeChat sends back only the state.
@@ -152,7 +159,9 @@ class OAuthService:
             log.info("oauth %s declined at the provider: %s", name, error[:40] or "-")
             raise ProviderDenied()
         profile = await self._exchange(
-            provider, code=code, redirect_uri=self.redirect_uri(name),
+            provider,
+            code=code,
+            redirect_uri=self.redirect_uri(name),
             verifier=record["verifier"] or None,
         )
         return profile, record["next"]
@@ -212,8 +221,10 @@ class OAuthService:
         async with self._claim(pending):
             async with self._engine.begin() as conn:
                 await store.insert_identity(
-                    conn, provider=pending.provider,
-                    provider_user_id=pending.provider_user_id, user_id=user.id,
+                    conn,
+                    provider=pending.provider,
+                    provider_user_id=pending.provider_user_id,
+                    user_id=user.id,
                     display_name=pending.nickname,
                 )
         return pending
@@ -243,16 +254,22 @@ class OAuthService:
                 raise IdentityTaken()
             try:
                 user = await self._auth.create_user(
-                    username=username, password=password, phone=phone or None,
-                    display_name=pending.nickname, consents=consents, ip=ip,
+                    username=username,
+                    password=password,
+                    phone=phone or None,
+                    display_name=pending.nickname,
+                    consents=consents,
+                    ip=ip,
                 )
             except AppError:
                 await self._put_pending(link_token, pending)
                 raise
             async with self._engine.begin() as conn:
                 await store.insert_identity(
-                    conn, provider=pending.provider,
-                    provider_user_id=pending.provider_user_id, user_id=user.id,
+                    conn,
+                    provider=pending.provider,
+                    provider_user_id=pending.provider_user_id,
+                    user_id=user.id,
                     display_name=pending.nickname,
                 )
         return user, pending

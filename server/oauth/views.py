@@ -38,13 +38,19 @@ TAKEN = {
 }
 
 
-def _set_cookie(request: web.Request, response: web.StreamResponse, name: str,
-                value: str) -> None:
+def _set_cookie(
+    request: web.Request, response: web.StreamResponse, name: str, value: str
+) -> None:
     """A short-lived HttpOnly cookie seen only under /oauth/."""
     settings = request.app[SETTINGS]
     response.set_cookie(
-        name, value, max_age=int(settings.oauth_state_ttl), path=COOKIE_PATH,
-        httponly=True, samesite="Lax", secure=not settings.is_development,
+        name,
+        value,
+        max_age=int(settings.oauth_state_ttl),
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="Lax",
+        secure=not settings.is_development,
     )
 
 
@@ -112,8 +118,14 @@ async def link(request: web.Request) -> web.Response:
         user = await request.app[AUTH].authenticate(account, password, ip=ip)
     except (Unauthorized, Locked) as err:
         error = err.message if isinstance(err, Locked) else "账号或密码错误。"
-        return _render(request, pending, form="link", error=error,
-                       values={"account": account}, status=err.status)
+        return _render(
+            request,
+            pending,
+            form="link",
+            error=error,
+            values={"account": account},
+            status=err.status,
+        )
     assert link_token is not None  # pending() refuses a missing token
     await service.link(link_token, user)
     return await _linked(request, user, pending)
@@ -138,14 +150,24 @@ async def register(request: web.Request) -> web.Response:
     assert link_token is not None  # pending() refuses a missing token
     values = {"username": username, "phone": phone}
     if form.get("agree") != "on":
-        return _render(request, pending, form="register", values=values, status=422,
-                       error="请阅读并同意用户协议和隐私政策。")
+        return _render(
+            request,
+            pending,
+            form="register",
+            values=values,
+            status=422,
+            error="请阅读并同意用户协议和隐私政策。",
+        )
     settings = request.app[SETTINGS]
     consents = {"terms": settings.terms_version, "privacy": settings.privacy_version}
     try:
         user, _ = await service.register(
-            link_token, username=username, password=password, phone=phone or None,
-            consents=consents, ip=ip,
+            link_token,
+            username=username,
+            password=password,
+            phone=phone or None,
+            consents=consents,
+            ip=ip,
         )
     except IdentityTaken:
         raise  # the provider account is gone for good: the error page says so
@@ -154,20 +176,25 @@ async def register(request: web.Request) -> web.Response:
         error = " ".join(FIELD_HELP.get(f, "") for f in fields) or "请检查填写的内容。"
         if err.code != "invalid":  # a rule with its own message, e.g. weak_password
             error = err.message
-        return _render(request, pending, form="register", error=error, values=values,
-                       status=422)
+        return _render(
+            request, pending, form="register", error=error, values=values, status=422
+        )
     except Conflict as err:
         error = TAKEN.get(err.code, "用户名或手机号已被使用。")
-        return _render(request, pending, form="register", error=error, values=values,
-                       status=409)
+        return _render(
+            request, pending, form="register", error=error, values=values, status=409
+        )
     return await _linked(request, user, pending)
 
 
 async def _linked(request: web.Request, user: User, pending: Pending) -> NoReturn:
     """After a link or a registration: audit, log the browser in, go on."""
     request.app[AUDIT].record(
-        "identity_linked", subject=user.username, user_id=user.id,
-        ip=client_ip(request), provider=pending.provider,
+        "identity_linked",
+        subject=user.username,
+        user_id=user.id,
+        ip=client_ip(request),
+        provider=pending.provider,
     )
     response = web.HTTPSeeOther(pending.next_url or "/declare/")
     response.del_cookie(LINK_COOKIE, path=COOKIE_PATH)
@@ -175,13 +202,18 @@ async def _linked(request: web.Request, user: User, pending: Pending) -> NoRetur
     raise response
 
 
-async def _log_in(request: web.Request, response: web.StreamResponse, user: User,
-                  provider: str) -> None:
+async def _log_in(
+    request: web.Request, response: web.StreamResponse, user: User, provider: str
+) -> None:
     """Start the browser session and record the login."""
     await start_web_session(request, response, user)
     request.app[AUDIT].record(
-        "login", subject=user.username, user_id=user.id, ip=client_ip(request),
-        user_agent=user_agent(request), method=f"oauth:{provider}",
+        "login",
+        subject=user.username,
+        user_id=user.id,
+        ip=client_ip(request),
+        user_agent=user_agent(request),
+        method=f"oauth:{provider}",
     )
     log.info("oauth login of user %d through %s", user.id, provider)
 

@@ -74,15 +74,21 @@ async def center_page(request: web.Request) -> web.Response:
 
 async def terms_page(request: web.Request) -> web.Response:
     """GET /terms: the user agreement, at its current version."""
-    context = {"title": "用户协议", "version": request.app[SETTINGS].terms_version,
-               "paragraphs": TERMS}
+    context = {
+        "title": "用户协议",
+        "version": request.app[SETTINGS].terms_version,
+        "paragraphs": TERMS,
+    }
     return render("account/agreement.html", request, context)
 
 
 async def privacy_page(request: web.Request) -> web.Response:
     """GET /privacy: the privacy policy, at its current version."""
-    context = {"title": "隐私政策", "version": request.app[SETTINGS].privacy_version,
-               "paragraphs": PRIVACY}
+    context = {
+        "title": "隐私政策",
+        "version": request.app[SETTINGS].privacy_version,
+        "paragraphs": PRIVACY,
+    }
     return render("account/agreement.html", request, context)
 
 

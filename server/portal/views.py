@@ -17,7 +17,12 @@ from server.pages import render
 
 def safe_next(value: str | None, default: str) -> str:
     """Only paths on this site, so a login link cannot send users elsewhere."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    if (
+        value
+        and value.startswith("/")
+        and not value.startswith("//")
+        and "\\" not in value
+    ):
         return value
     return default
 
@@ -47,8 +52,9 @@ async def declare_login_page(request: web.Request) -> web.Response:
     return render("declare/login.html", request, context)
 
 
-async def _password_login(request: web.Request, *, template: str, default_next: str,
-                          extra: dict[str, Any]) -> web.Response:
+async def _password_login(
+    request: web.Request, *, template: str, default_next: str, extra: dict[str, Any]
+) -> web.Response:
     """Shared by the PC and mobile forms: check, rotate the session, redirect."""
     form = await request.post()
     account = str(form.get("account", ""))[:64]
@@ -61,20 +67,34 @@ async def _password_login(request: web.Request, *, template: str, default_next: 
             raise Unauthorized("请输入账号和密码。", code="missing_credentials")
         user = await request.app[AUTH].authenticate(account, password, ip=ip)
     except (Unauthorized, Locked) as err:
-        context = {**extra, "tab": "password", "error": err.message, "account": account,
-                   "next": next_url, "user": None}
+        context = {
+            **extra,
+            "tab": "password",
+            "error": err.message,
+            "account": account,
+            "next": next_url,
+            "user": None,
+        }
         return render(template, request, context, status=err.status)
     response = web.HTTPSeeOther(next_url)
     await start_web_session(request, response, user)
-    request.app[AUDIT].record("login", subject=user.username, user_id=user.id, ip=ip,
-                              user_agent=user_agent(request), method="password")
+    request.app[AUDIT].record(
+        "login",
+        subject=user.username,
+        user_id=user.id,
+        ip=ip,
+        user_agent=user_agent(request),
+        method="password",
+    )
     raise response
 
 
 async def declare_login(request: web.Request) -> web.Response:
     """POST /declare/login: the 账号密码登录 form."""
     return await _password_login(
-        request, template="declare/login.html", default_next="/declare/",
+        request,
+        template="declare/login.html",
+        default_next="/declare/",
         extra=_page_settings(request),
     )
 
@@ -90,8 +110,11 @@ async def declare_home(request: web.Request) -> web.Response:
 
 async def mobile_login_page(request: web.Request) -> web.Response:
     """GET /m/login: the phone browser's login page."""
-    context = {"next": safe_next(request.query.get("next"), "/m/"), "user": None,
-               "tab": request.query.get("tab", "password")}
+    context = {
+        "next": safe_next(request.query.get("next"), "/m/"),
+        "user": None,
+        "tab": request.query.get("tab", "password"),
+    }
     return render("mobile/login.html", request, context)
 
 
@@ -121,5 +144,3 @@ async def mobile_confirm(request: web.Request) -> web.Response:
     response = render("mobile/confirm.html", request, context)
     response.headers["Cache-Control"] = "no-store"
     return response
-
-

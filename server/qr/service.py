@@ -125,13 +125,19 @@ class QrService:
         """Raise Unauthorized unless token was issued to the page that made qr_id."""
         if not token or len(token) > 200:
             raise Unauthorized("A watch token is required.", code="bad_watch_token")
-        max_age = self._settings.qr_lifetime + 2 * self._settings.qr_step_lifetime + GRACE
+        max_age = (
+            self._settings.qr_lifetime + 2 * self._settings.qr_step_lifetime + GRACE
+        )
         try:
             signed_id = self._watch.unsign(token, max_age=int(max_age) + 1).decode()
         except (BadSignature, UnicodeDecodeError) as err:
-            raise Unauthorized("The watch token is not valid.", code="bad_watch_token") from err
+            raise Unauthorized(
+                "The watch token is not valid.", code="bad_watch_token"
+            ) from err
         if not secrets.compare_digest(signed_id, qr_id):
-            raise Unauthorized("The watch token is for another session.", code="bad_watch_token")
+            raise Unauthorized(
+                "The watch token is for another session.", code="bad_watch_token"
+            )
 
     def frame(self, doc: dict[str, Any], *, with_ticket: bool) -> dict[str, Any]:
         """The state frame a watching page gets; only it ever sees the ticket."""
@@ -172,7 +178,9 @@ class QrService:
             old = await self.load(rotate_from)
             generation = int(old.get("generation", 0)) + 1
             if generation > self._settings.qr_max_rotations:
-                raise Conflict("Refresh the page for a new QR code.", code="rotation_limit")
+                raise Conflict(
+                    "Refresh the page for a new QR code.", code="rotation_limit"
+                )
             if old["state"] in LIVE:
                 await self.expire(rotate_from)
 
@@ -199,12 +207,22 @@ class QrService:
             raise Conflict("Try again.", code="id_collision")
         token = self._watch.sign(qr_id).decode()
         self._audit.record(
-            "qr_created", subject=qr_id, ip=ip, user_agent=user_agent, generation=generation
+            "qr_created",
+            subject=qr_id,
+            ip=ip,
+            user_agent=user_agent,
+            generation=generation,
         )
         return Created(qr_id=qr_id, watch_token=token, doc=doc)
 
     async def redeem(
-        self, qr_id: str, *, watch_token: str | None, ticket: str, ip: str, user_agent: str
+        self,
+        qr_id: str,
+        *,
+        watch_token: str | None,
+        ticket: str,
+        ip: str,
+        user_agent: str,
     ) -> int:
         """Trade a confirmed session's ticket for its user id, once."""
         self.check_watch_token(qr_id, watch_token)
@@ -253,7 +271,9 @@ class QrService:
 
     # -- phone side --------------------------------------------------------------
 
-    async def scan(self, qr_id: str, user: User, *, ip: str, user_agent: str) -> dict[str, Any]:
+    async def scan(
+        self, qr_id: str, user: User, *, ip: str, user_agent: str
+    ) -> dict[str, Any]:
         """Claim a pending session for user; returns what the confirm screen shows.
 
         Of concurrent scans exactly one wins; a repeat scan by the winner is answered
@@ -266,7 +286,9 @@ class QrService:
             changes = {
                 "state": SCANNED,
                 "changed_at": now,
-                "expires_at": max(doc["expires_at"], now + self._settings.qr_step_lifetime),
+                "expires_at": max(
+                    doc["expires_at"], now + self._settings.qr_step_lifetime
+                ),
                 "user_id": user.id,
                 "user_name": user.masked_name,
                 "avatar": user.avatar_url,
@@ -276,7 +298,11 @@ class QrService:
                 self._raise_unless(current, PENDING)
             doc = {**doc, **changes}
             self._audit.record(
-                "qr_scanned", subject=qr_id, user_id=user.id, ip=ip, user_agent=user_agent
+                "qr_scanned",
+                subject=qr_id,
+                user_id=user.id,
+                ip=ip,
+                user_agent=user_agent,
             )
         page = doc["page"]
         return {
@@ -292,7 +318,9 @@ class QrService:
             },
         }
 
-    async def confirm(self, qr_id: str, user: User, *, ip: str, user_agent: str) -> None:
+    async def confirm(
+        self, qr_id: str, user: User, *, ip: str, user_agent: str
+    ) -> None:
         """The scanning user approves: mint the ticket's nonce and push it."""
         doc = await self._owned(qr_id, user)
         changes = {
@@ -305,7 +333,11 @@ class QrService:
         if not ok:
             self._raise_unless(current, SCANNED)
         self._audit.record(
-            "qr_confirmed", subject=qr_id, user_id=user.id, ip=ip, user_agent=user_agent,
+            "qr_confirmed",
+            subject=qr_id,
+            user_id=user.id,
+            ip=ip,
+            user_agent=user_agent,
             page_ip=doc["page"]["ip"],
         )
 

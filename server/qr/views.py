@@ -71,7 +71,8 @@ def _wait_params(request: web.Request) -> tuple[float, int | None]:
         raise BadRequest("wait and since must be numbers.", code="bad_query") from err
     if not 0 <= wait <= settings.longpoll_max_wait:
         raise BadRequest(
-            f"wait must be between 0 and {settings.longpoll_max_wait:g}.", code="bad_query"
+            f"wait must be between 0 and {settings.longpoll_max_wait:g}.",
+            code="bad_query",
         )
     return wait, since
 
@@ -125,11 +126,15 @@ async def redeem_session(request: web.Request) -> web.Response:
     user = await request.app[AUTH].get_user(user_id)
     if user is None:
         raise BadRequest("The account no longer exists.", code="unknown_user")
-    response = web.json_response({"ok": True, "user": {"name": user.name}, "next": "/declare/"})
+    response = web.json_response(
+        {"ok": True, "user": {"name": user.name}, "next": "/declare/"}
+    )
     await start_web_session(request, response, user)
     browser, system = describe_agent(user_agent(request))
     await request.app[NOTIFY].notify(
-        user.id, "security", "新的扫码登录",
+        user.id,
+        "security",
+        "新的扫码登录",
         f"您的账号通过App扫码登录了电脑端（{browser}，{system}，IP {ip}）。如非本人操作，请立即修改密码。",
         link="/center/",
     )

@@ -74,31 +74,53 @@ class OAuthError(Exception):
 
 # -- OpenID Connect endpoints -------------------------------------------------------
 
-AUTHORIZE_FIELDS = ("client_id", "redirect_uri", "response_type", "scope", "state",
-                    "nonce", "code_challenge", "code_challenge_method", "prompt")
+AUTHORIZE_FIELDS = (
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+)
 
 
 async def discovery(request: web.Request) -> web.Response:
     """GET /.well-known/openid-configuration: where everything is."""
     issuer = request.app[CONFIG].issuer
-    return web.json_response({
-        "issuer": issuer,
-        "authorization_endpoint": f"{issuer}/authorize",
-        "token_endpoint": f"{issuer}/token",
-        "userinfo_endpoint": f"{issuer}/userinfo",
-        "jwks_uri": f"{issuer}/jwks",
-        "response_types_supported": ["code"],
-        "grant_types_supported": ["authorization_code"],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-        "scopes_supported": ["openid"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic",
-                                                  "client_secret_post"],
-        "code_challenge_methods_supported": ["S256"],
-        "prompt_values_supported": ["none", "login"],
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce",
-                             "enterprise_name", "uscc"],
-    })
+    return web.json_response(
+        {
+            "issuer": issuer,
+            "authorization_endpoint": f"{issuer}/authorize",
+            "token_endpoint": f"{issuer}/token",
+            "userinfo_endpoint": f"{issuer}/userinfo",
+            "jwks_uri": f"{issuer}/jwks",
+            "response_types_supported": ["code"],
+            "grant_types_supported": ["authorization_code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": ["openid"],
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            "code_challenge_methods_supported": ["S256"],
+            "prompt_values_supported": ["none", "login"],
+            "claims_supported": [
+                "iss",
+                "sub",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "enterprise_name",
+                "uscc",
+            ],
+        }
+    )
 
 
 async def jwks(request: web.Request) -> web.Response:
@@ -139,33 +161,46 @@ async def authorize(request: web.Request) -> web.StreamResponse:
     if client is None:
         return pages.message_page("无法登录", "未知的应用（client_id）。", status=400)
     if not client.allows(params["redirect_uri"]):
-        return pages.message_page("无法登录", "回调地址（redirect_uri）未登记。",
-                                  status=400)
+        return pages.message_page(
+            "无法登录", "回调地址（redirect_uri）未登记。", status=400
+        )
     state = {"state": params["state"]} if params["state"] else {}
     problem = authorize_problem(params)
     if problem:
-        raise redirect_back(params["redirect_uri"], {
-            "error": problem[0], "error_description": problem[1], **state})
+        raise redirect_back(
+            params["redirect_uri"],
+            {"error": problem[0], "error_description": problem[1], **state},
+        )
 
     session = await current_session(request)
     if session is None and params["prompt"] == "none":
-        raise redirect_back(params["redirect_uri"],
-                            {"error": "login_required", **state})
+        raise redirect_back(
+            params["redirect_uri"], {"error": "login_required", **state}
+        )
     if session is None or params["prompt"] == "login":
         again = {k: v for k, v in params.items() if v and k != "prompt"}
-        return pages.login_page(next_url="/authorize?" + urlencode(again),
-                                client_name=client.name)
+        return pages.login_page(
+            next_url="/authorize?" + urlencode(again), client_name=client.name
+        )
 
     enterprise, auth_time = session
     code = secrets.token_urlsafe(32)
-    await request.app[STORE].insert_code(code, Grant(
-        client_id=client.client_id, redirect_uri=params["redirect_uri"],
-        enterprise_id=enterprise.id, nonce=params["nonce"],
-        challenge=params["code_challenge"], scope=params["scope"],
-        auth_time=auth_time, expires_at=time.time() + CODE_TTL,
-    ))
-    log.info("code issued to %s for enterprise %s", client.client_id,
-             enterprise.login_name)
+    await request.app[STORE].insert_code(
+        code,
+        Grant(
+            client_id=client.client_id,
+            redirect_uri=params["redirect_uri"],
+            enterprise_id=enterprise.id,
+            nonce=params["nonce"],
+            challenge=params["code_challenge"],
+            scope=params["scope"],
+            auth_time=auth_time,
+            expires_at=time.time() + CODE_TTL,
+        ),
+    )
+    log.info(
+        "code issued to %s for enterprise %s", client.client_id, enterprise.login_name
+    )
     raise redirect_back(params["redirect_uri"], {"code": code, **state})
 
 
@@ -233,8 +268,11 @@ async def token(request: web.Request) -> web.Response:
     now = time.time()
     access_token = secrets.token_urlsafe(32)
     await store.insert_token(
-        access_token, code=form["code"], client_id=client.client_id,
-        enterprise_id=enterprise.id, expires_at=now + TOKEN_TTL,
+        access_token,
+        code=form["code"],
+        client_id=client.client_id,
+        enterprise_id=enterprise.id,
+        expires_at=now + TOKEN_TTL,
     )
     claims: dict[str, object] = {
         "iss": request.app[CONFIG].issuer,
@@ -249,12 +287,15 @@ async def token(request: web.Request) -> web.Response:
     if grant.nonce:
         claims["nonce"] = grant.nonce
     body = {
-        "access_token": access_token, "token_type": "Bearer",
-        "expires_in": int(TOKEN_TTL), "scope": grant.scope,
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": int(TOKEN_TTL),
+        "scope": grant.scope,
         "id_token": request.app[SIGNER].sign(claims),
     }
-    return web.json_response(body, headers={"Cache-Control": "no-store",
-                                            "Pragma": "no-cache"})
+    return web.json_response(
+        body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
+    )
 
 
 async def userinfo(request: web.Request) -> web.Response:
@@ -266,10 +307,13 @@ async def userinfo(request: web.Request) -> web.Response:
         enterprise = await store.fetch_token(value.strip(), now=time.time())
     if enterprise is None:
         return OAuthError(401, "invalid_token", "unknown or expired token").response()
-    return web.json_response({
-        "sub": enterprise.subject, "enterprise_name": enterprise.enterprise_name,
-        "uscc": enterprise.uscc,
-    })
+    return web.json_response(
+        {
+            "sub": enterprise.subject,
+            "enterprise_name": enterprise.enterprise_name,
+            "uscc": enterprise.uscc,
+        }
+    )
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -286,8 +330,9 @@ async def storage(app: web.Application) -> AsyncIterator[None]:
         key = RSAKey.import_key(json.loads(saved))
     else:
         key = await asyncio.to_thread(
-            lambda: RSAKey.generate_key(2048, {"use": "sig", "alg": "RS256"},
-                                        private=True, auto_kid=True)
+            lambda: RSAKey.generate_key(
+                2048, {"use": "sig", "alg": "RS256"}, private=True, auto_kid=True
+            )
         )
         private = json.dumps(key.as_dict(private=True))
         await store.insert_signing_key(key.kid or "", private, now=time.time())
@@ -331,11 +376,27 @@ def serve_identity_standin(
     if not settings.is_development:
         raise ConfigError("the 一证通 stand-in never runs in production mode")
     config = load_config(
-        host=host, port=port, data=data, issuer=issuer, client_id=client_id,
-        client_secret=client_secret, redirect_uris=redirect_uris,
+        host=host,
+        port=port,
+        data=data,
+        issuer=issuer,
+        client_id=client_id,
+        client_secret=client_secret,
+        redirect_uris=redirect_uris,
     )
-    log.info("一证通 stand-in listening on %s:%d, issuer %s, data %s", host, port,
-             config.issuer, config.data or "in memory")
-    web.run_app(create_identity_standin(config), host=host, port=port, print=None,
-                access_log=None, shutdown_timeout=2)
+    log.info(
+        "一证通 stand-in listening on %s:%d, issuer %s, data %s",
+        host,
+        port,
+        config.issuer,
+        config.data or "in memory",
+    )
+    web.run_app(
+        create_identity_standin(config),
+        host=host,
+        port=port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=2,
+    )
     return 0

@@ -58,16 +58,18 @@ def _same(a: str, b: str) -> bool:
 async def home(request: web.Request) -> web.Response:
     """GET /: what the stand-in is and which clients it knows."""
     config = request.app[CONFIG]
-    clients = [(c.client_id, "、".join(c.redirect_prefixes))
-               for c in config.clients.values()]
+    clients = [
+        (c.client_id, "、".join(c.redirect_prefixes)) for c in config.clients.values()
+    ]
     return pages.home_page(issuer=config.issuer, clients=clients)
 
 
 async def login_form(request: web.Request) -> web.Response:
     """GET /login: the login page on its own."""
     next_url = safe_next(request.query.get("next"))
-    return pages.login_page(next_url=next_url,
-                            client_name=client_name_of(request, next_url))
+    return pages.login_page(
+        next_url=next_url, client_name=client_name_of(request, next_url)
+    )
 
 
 async def login(request: web.Request) -> web.StreamResponse:
@@ -87,8 +89,11 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not await verify_password(hashed, password) or enterprise is None:
         log.warning("stand-in login refused from %s", request.remote)
         return pages.login_page(
-            next_url=next_url, login_name=login_name, error="登录名或密码错误。",
-            client_name=client_name_of(request, next_url), status=401,
+            next_url=next_url,
+            login_name=login_name,
+            error="登录名或密码错误。",
+            client_name=client_name_of(request, next_url),
+            status=401,
         )
 
     response = web.HTTPSeeOther(next_url or "/account")
@@ -116,19 +121,23 @@ async def account(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther("/login?next=/account")
     enterprise = session[0]
     return pages.account_page(
-        enterprise_name=enterprise.enterprise_name, uscc=enterprise.uscc,
-        login_name=enterprise.login_name, contact_phone=enterprise.contact_phone,
+        enterprise_name=enterprise.enterprise_name,
+        uscc=enterprise.uscc,
+        login_name=enterprise.login_name,
+        contact_phone=enterprise.contact_phone,
     )
 
 
 async def register_form(request: web.Request) -> web.Response:
     """GET /register: the empty registration form."""
-    return pages.register_page(values={}, errors={},
-                               next_url=safe_next(request.query.get("next")))
+    return pages.register_page(
+        values={}, errors={}, next_url=safe_next(request.query.get("next"))
+    )
 
 
-def registration_errors(values: dict[str, str], password: str,
-                        again: str) -> dict[str, str]:
+def registration_errors(
+    values: dict[str, str], password: str, again: str
+) -> dict[str, str]:
     """What is wrong with a registration, field by field; empty when nothing.
 
     The USCC in values is replaced by its normalised form when it is valid.
@@ -162,22 +171,26 @@ async def register(request: web.Request) -> web.StreamResponse:
     password = str(form.get("password", ""))[:128]
     errors = registration_errors(values, password, str(form.get("password2", "")))
     if errors:
-        return pages.register_page(values=values, errors=errors, next_url=next_url,
-                                   status=422)
+        return pages.register_page(
+            values=values, errors=errors, next_url=next_url, status=422
+        )
 
     try:
         enterprise = await request.app[STORE].create_enterprise(
-            subject=secrets.token_hex(16), password_hash=await hash_password(password),
-            created_at=time.time(), **values,
+            subject=secrets.token_hex(16),
+            password_hash=await hash_password(password),
+            created_at=time.time(),
+            **values,
         )
     except Duplicate as dup:
         message = {
             "login_name": "该登录名已被使用，请换一个。",
             "uscc": "该统一社会信用代码已注册一证通账号；"
-                    "如忘记密码，请使用“忘记密码”。",
+            "如忘记密码，请使用“忘记密码”。",
         }[dup.field]
-        return pages.register_page(values=values, errors={dup.field: message},
-                                   next_url=next_url, status=409)
+        return pages.register_page(
+            values=values, errors={dup.field: message}, next_url=next_url, status=409
+        )
     log.info("enterprise %s registered at the stand-in", enterprise.login_name)
 
     response = web.HTTPSeeOther(next_url or "/account")
@@ -204,8 +217,9 @@ async def forgot(request: web.Request) -> web.Response:
     try:
         uscc = check_uscc(values["uscc"])
     except BadUscc as err:
-        return pages.forgot_page(values=values, error=err.message, next_url=next_url,
-                                 status=422)
+        return pages.forgot_page(
+            values=values, error=err.message, next_url=next_url, status=422
+        )
 
     store = request.app[STORE]
     enterprise = await store.fetch_enterprise(login_name=values["login_name"])
@@ -215,7 +229,9 @@ async def forgot(request: web.Request) -> web.Response:
     ):
         log.warning("stand-in password reset refused from %s", request.remote)
         return pages.forgot_page(
-            values=values, next_url=next_url, status=422,
+            values=values,
+            next_url=next_url,
+            status=422,
             error="登录名、统一社会信用代码与联系电话不匹配。",
         )
 
@@ -234,22 +250,27 @@ async def reset(request: web.Request) -> web.Response:
     password = str(form.get("password", ""))[:128]
     problem = password_problem(password, str(form.get("password2", "")))
     if problem:
-        return pages.reset_page(token=token, error=problem, next_url=next_url,
-                                status=422)
+        return pages.reset_page(
+            token=token, error=problem, next_url=next_url, status=422
+        )
 
     store = request.app[STORE]
     enterprise_id = await store.take_reset(token, now=time.time())
     if enterprise_id is None:
         return pages.message_page(
-            "链接已失效", "重置密码的步骤已超时或已完成，请重新开始。",
-            link=pages.with_next("/forgot", next_url), link_text="重新找回密码",
+            "链接已失效",
+            "重置密码的步骤已超时或已完成，请重新开始。",
+            link=pages.with_next("/forgot", next_url),
+            link_text="重新找回密码",
             status=410,
         )
     await store.update_password(enterprise_id, await hash_password(password))
     log.info("stand-in password reset for enterprise %d", enterprise_id)
     return pages.message_page(
-        "密码已重置", "新密码已生效，请使用新密码登录。",
-        link=pages.with_next("/login", next_url), link_text="去登录",
+        "密码已重置",
+        "新密码已生效，请使用新密码登录。",
+        link=pages.with_next("/login", next_url),
+        link_text="去登录",
     )
 
 

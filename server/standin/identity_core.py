@@ -125,8 +125,11 @@ def load_config(
         or DEFAULT_REDIRECT_PREFIXES,
     )
     path = _option(data, "DATA")
-    return StandinConfig(issuer=issuer, clients={client.client_id: client},
-                         data=Path(path) if path else None)
+    return StandinConfig(
+        issuer=issuer,
+        clients={client.client_id: client},
+        data=Path(path) if path else None,
+    )
 
 
 class Signer:
@@ -171,6 +174,7 @@ async def hash_password(password: str) -> str:
 
 async def verify_password(password_hash: str | None, password: str) -> bool:
     """Whether password matches; an unknown account takes as long and says no."""
+
     def check() -> bool:
         try:
             return _hasher.verify(password_hash or _DUMMY_HASH, password)
@@ -188,19 +192,26 @@ async def current_session(request: web.Request) -> tuple[Enterprise, float] | No
     return await request.app[STORE].fetch_session(token, now=time.time())
 
 
-async def start_session(request: web.Request, response: web.StreamResponse,
-                        enterprise: Enterprise) -> None:
+async def start_session(
+    request: web.Request, response: web.StreamResponse, enterprise: Enterprise
+) -> None:
     """Log the browser in as enterprise, replacing any session it had."""
     store = request.app[STORE]
     old = request.cookies.get(SESSION_COOKIE)
     if old:
         await store.delete_session(old)
     token, now = secrets.token_urlsafe(32), time.time()
-    await store.insert_session(token, enterprise.id, now=now,
-                               expires_at=now + SESSION_TTL)
+    await store.insert_session(
+        token, enterprise.id, now=now, expires_at=now + SESSION_TTL
+    )
     response.set_cookie(
-        SESSION_COOKIE, token, max_age=int(SESSION_TTL), httponly=True, samesite="Lax",
-        path="/", secure=request.app[CONFIG].issuer.startswith("https://"),
+        SESSION_COOKIE,
+        token,
+        max_age=int(SESSION_TTL),
+        httponly=True,
+        samesite="Lax",
+        path="/",
+        secure=request.app[CONFIG].issuer.startswith("https://"),
     )
     log.info("enterprise %s logged in at the stand-in", enterprise.login_name)
 
@@ -231,4 +242,3 @@ def client_name_of(request: web.Request, next_url: str) -> str:
     query = dict(parse_qsl(urlsplit(next_url).query))
     client = request.app[CONFIG].clients.get(query.get("client_id", ""))
     return client.name if client else ""
-

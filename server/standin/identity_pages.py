@@ -55,7 +55,7 @@ def page(title: str, body: str, *, status: int = 200) -> web.Response:
         '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)} - {TITLE}（替身）</title><style>{STYLE}</style>"
-        f'</head><body><header><div><b>{TITLE}</b><span>一证通 · 开发替身</span>'
+        f"</head><body><header><div><b>{TITLE}</b><span>一证通 · 开发替身</span>"
         f'</div></header><main><div class="card">{body}</div></main><footer>'
         f"<p>技术咨询电话：{SUPPORT_PHONE}</p>"
         "<p>本站是开发与测试用的替身服务，不是北京市统一身份认证平台；"
@@ -111,8 +111,12 @@ def with_next(path: str, next_url: str) -> str:
 
 
 def login_page(
-    *, next_url: str = "", login_name: str = "", error: str = "",
-    client_name: str = "", status: int = 200,
+    *,
+    next_url: str = "",
+    login_name: str = "",
+    error: str = "",
+    client_name: str = "",
+    status: int = 200,
 ) -> web.Response:
     """法人登录: login name and password."""
     notice = ""
@@ -136,7 +140,10 @@ def login_page(
 
 
 def register_page(
-    *, values: dict[str, str], errors: dict[str, str], next_url: str = "",
+    *,
+    values: dict[str, str],
+    errors: dict[str, str],
+    next_url: str = "",
     status: int = 200,
 ) -> web.Response:
     """一证通注册: the enterprise, its code, a login and a contact phone."""
@@ -144,23 +151,52 @@ def register_page(
         f"<h1>法人用户注册</h1>{errors_box(errors)}"
         '<form method="post" action="/register" novalidate>'
         + hidden(next=next_url)
-        + field("enterprise_name", "企业名称", value=values.get("enterprise_name", ""),
-                error=errors.get("enterprise_name"), hint="与营业执照上的名称一致",
-                autocomplete="organization")
-        + field("uscc", "统一社会信用代码", value=values.get("uscc", ""),
-                error=errors.get("uscc"),
-                hint="18位，见营业执照，如 91110000802100433B")
-        + field("login_name", "登录名", value=values.get("login_name", ""),
-                error=errors.get("login_name"),
-                hint="4至32位，字母开头，可含字母、数字、下划线",
-                autocomplete="username")
-        + field("password", "密码", kind="password", error=errors.get("password"),
-                hint="8至64位，须同时包含字母和数字", autocomplete="new-password")
-        + field("password2", "确认密码", kind="password", error=errors.get("password2"),
-                autocomplete="new-password")
-        + field("contact_phone", "联系电话", value=values.get("contact_phone", ""),
-                error=errors.get("contact_phone"), hint="手机号或带区号的固定电话",
-                autocomplete="tel")
+        + field(
+            "enterprise_name",
+            "企业名称",
+            value=values.get("enterprise_name", ""),
+            error=errors.get("enterprise_name"),
+            hint="与营业执照上的名称一致",
+            autocomplete="organization",
+        )
+        + field(
+            "uscc",
+            "统一社会信用代码",
+            value=values.get("uscc", ""),
+            error=errors.get("uscc"),
+            hint="18位，见营业执照，如 91110000802100433B",
+        )
+        + field(
+            "login_name",
+            "登录名",
+            value=values.get("login_name", ""),
+            error=errors.get("login_name"),
+            hint="4至32位，字母开头，可含字母、数字、下划线",
+            autocomplete="username",
+        )
+        + field(
+            "password",
+            "密码",
+            kind="password",
+            error=errors.get("password"),
+            hint="8至64位，须同时包含字母和数字",
+            autocomplete="new-password",
+        )
+        + field(
+            "password2",
+            "确认密码",
+            kind="password",
+            error=errors.get("password2"),
+            autocomplete="new-password",
+        )
+        + field(
+            "contact_phone",
+            "联系电话",
+            value=values.get("contact_phone", ""),
+            error=errors.get("contact_phone"),
+            hint="手机号或带区号的固定电话",
+            autocomplete="tel",
+        )
         + '<button type="submit">注册</button></form>'
         f'<div class="links"><a href="{escape(with_next("/login", next_url))}">'
         "已有账号，去登录</a></div>"
@@ -179,11 +215,19 @@ def forgot_page(
         f"{errors_box({'form': error} if error else {})}"
         '<form method="post" action="/forgot" novalidate>'
         + hidden(next=next_url)
-        + field("login_name", "登录名", value=values.get("login_name", ""),
-                autocomplete="username")
+        + field(
+            "login_name",
+            "登录名",
+            value=values.get("login_name", ""),
+            autocomplete="username",
+        )
         + field("uscc", "统一社会信用代码", value=values.get("uscc", ""))
-        + field("contact_phone", "联系电话", value=values.get("contact_phone", ""),
-                autocomplete="tel")
+        + field(
+            "contact_phone",
+            "联系电话",
+            value=values.get("contact_phone", ""),
+            autocomplete="tel",
+        )
         + '<button type="submit">下一步</button></form>'
         f'<div class="links"><a href="{escape(with_next("/login", next_url))}">'
         "返回登录</a></div>"
@@ -199,8 +243,13 @@ def reset_page(
         f"<h1>设置新密码</h1>{errors_box({'form': error} if error else {})}"
         '<form method="post" action="/forgot/reset">'
         + hidden(token=token, next=next_url)
-        + field("password", "新密码", kind="password",
-                hint="8至64位，须同时包含字母和数字", autocomplete="new-password")
+        + field(
+            "password",
+            "新密码",
+            kind="password",
+            hint="8至64位，须同时包含字母和数字",
+            autocomplete="new-password",
+        )
         + field("password2", "确认新密码", kind="password", autocomplete="new-password")
         + '<button type="submit">确认修改</button></form>'
     )
@@ -216,13 +265,18 @@ def message_page(
     return page(title, body, status=status)
 
 
-def account_page(*, enterprise_name: str, uscc: str, login_name: str,
-                 contact_phone: str) -> web.Response:
+def account_page(
+    *, enterprise_name: str, uscc: str, login_name: str, contact_phone: str
+) -> web.Response:
     """The logged-in enterprise, and a way to log out."""
     rows = "".join(
         f"<dt>{label}</dt><dd>{escape(value)}</dd>"
-        for label, value in (("企业名称", enterprise_name), ("统一社会信用代码", uscc),
-                             ("登录名", login_name), ("联系电话", contact_phone))
+        for label, value in (
+            ("企业名称", enterprise_name),
+            ("统一社会信用代码", uscc),
+            ("登录名", login_name),
+            ("联系电话", contact_phone),
+        )
     )
     body = (
         f"<h1>法人用户中心</h1><dl>{rows}</dl>"
@@ -245,7 +299,7 @@ def home_page(*, issuer: str, clients: list[tuple[str, str]]) -> web.Response:
         f'<p class="hint">OpenID Connect issuer <code>{escape(issuer)}</code>，'
         'discovery at <a href="/.well-known/openid-configuration">'
         "/.well-known/openid-configuration</a>. Clients and their redirect URI "
-        f"prefixes:</p><ul class=\"hint\">{known}</ul>"
+        f'prefixes:</p><ul class="hint">{known}</ul>'
         '<p class="hint">See docs/identity.md.</p>'
     )
     return page("一证通（替身）", body)

@@ -125,6 +125,7 @@ class IdentityStore:
 
     async def open(self) -> None:
         """Open (or create) the file and its tables."""
+
         def connect() -> sqlite3.Connection:
             target = ":memory:" if self.path is None else str(self.path)
             if self.path is not None:
@@ -146,6 +147,7 @@ class IdentityStore:
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run work in a thread, alone on the connection, inside one transaction."""
+
         def locked() -> T:
             assert self._db is not None, "store is not open"
             with self._lock:
@@ -164,6 +166,7 @@ class IdentityStore:
 
     async def create_enterprise(self, **values: Any) -> Enterprise:
         """Insert an enterprise; Duplicate if its login name or USCC is taken."""
+
         def work(db: sqlite3.Connection) -> Enterprise:
             for field in ("login_name", "uscc"):
                 found = db.execute(
@@ -183,8 +186,9 @@ class IdentityStore:
 
         return await self._run(work)
 
-    async def fetch_enterprise(self, *, login_name: str | None = None,
-                               enterprise_id: int | None = None) -> Enterprise | None:
+    async def fetch_enterprise(
+        self, *, login_name: str | None = None, enterprise_id: int | None = None
+    ) -> Enterprise | None:
         """The enterprise with this login name (any case) or id, or None."""
         where, value = "id = ?", cast(object, enterprise_id)
         if login_name is not None:
@@ -193,30 +197,39 @@ class IdentityStore:
 
     async def update_password(self, enterprise_id: int, password_hash: str) -> None:
         """Set a new password and end every session of the enterprise."""
+
         def work(db: sqlite3.Connection) -> None:
-            db.execute("UPDATE enterprises SET password_hash = ? WHERE id = ?",
-                       (password_hash, enterprise_id))
+            db.execute(
+                "UPDATE enterprises SET password_hash = ? WHERE id = ?",
+                (password_hash, enterprise_id),
+            )
             db.execute("DELETE FROM sessions WHERE enterprise_id = ?", (enterprise_id,))
 
         await self._run(work)
 
     # -- browser sessions at the stand-in ---------------------------------------------
 
-    async def insert_session(self, token: str, enterprise_id: int, *,
-                             now: float, expires_at: float) -> None:
+    async def insert_session(
+        self, token: str, enterprise_id: int, *, now: float, expires_at: float
+    ) -> None:
         """Remember a logged-in browser."""
-        await self._run(lambda db: db.execute(
-            "INSERT INTO sessions VALUES (?, ?, ?, ?)",
-            (hash_secret(token), enterprise_id, now, expires_at),
-        ))
+        await self._run(
+            lambda db: db.execute(
+                "INSERT INTO sessions VALUES (?, ?, ?, ?)",
+                (hash_secret(token), enterprise_id, now, expires_at),
+            )
+        )
 
-    async def fetch_session(self, token: str, *, now: float
-                            ) -> tuple[Enterprise, float] | None:
+    async def fetch_session(
+        self, token: str, *, now: float
+    ) -> tuple[Enterprise, float] | None:
         """(enterprise, auth_time) of a live session, or None."""
+
         def work(db: sqlite3.Connection) -> tuple[Enterprise, float] | None:
             row = db.execute(
                 "SELECT enterprise_id, auth_time FROM sessions "
-                "WHERE token_hash = ? AND expires_at > ?", (hash_secret(token), now)
+                "WHERE token_hash = ? AND expires_at > ?",
+                (hash_secret(token), now),
             ).fetchone()
             if row is None:
                 return None
@@ -227,22 +240,34 @@ class IdentityStore:
 
     async def delete_session(self, token: str) -> None:
         """Forget a browser's session (logout)."""
-        await self._run(lambda db: db.execute(
-            "DELETE FROM sessions WHERE token_hash = ?", (hash_secret(token),)
-        ))
+        await self._run(
+            lambda db: db.execute(
+                "DELETE FROM sessions WHERE token_hash = ?", (hash_secret(token),)
+            )
+        )
 
     # -- codes and access tokens ------------------------------------------------------
 
     async def insert_code(self, code: str, grant: Grant) -> None:
         """Store a new authorization code."""
-        await self._run(lambda db: db.execute(
-            "INSERT INTO codes (code_hash, client_id, redirect_uri, enterprise_id, "
-            "nonce, challenge, scope, auth_time, expires_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (hash_secret(code), grant.client_id, grant.redirect_uri,
-             grant.enterprise_id, grant.nonce, grant.challenge, grant.scope,
-             grant.auth_time, grant.expires_at),
-        ))
+        await self._run(
+            lambda db: db.execute(
+                "INSERT INTO codes (code_hash, client_id, redirect_uri, enterprise_id, "
+                "nonce, challenge, scope, auth_time, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    hash_secret(code),
+                    grant.client_id,
+                    grant.redirect_uri,
+                    grant.enterprise_id,
+                    grant.nonce,
+                    grant.challenge,
+                    grant.scope,
+                    grant.auth_time,
+                    grant.expires_at,
+                ),
+            )
+        )
 
     async def spend_code(self, code: str) -> tuple[Grant | None, bool]:
         """Mark a code used: (its grant, False) the first time.
@@ -256,29 +281,46 @@ class IdentityStore:
             row = db.execute(
                 "UPDATE codes SET used = 1 WHERE code_hash = ? AND used = 0 RETURNING "
                 "client_id, redirect_uri, enterprise_id, nonce, challenge, scope, "
-                "auth_time, expires_at", (key,)
+                "auth_time, expires_at",
+                (key,),
             ).fetchone()
             if row is not None:
                 return Grant(*row), False
-            replayed = db.execute("SELECT 1 FROM codes WHERE code_hash = ?",
-                                  (key,)).fetchone()
+            replayed = db.execute(
+                "SELECT 1 FROM codes WHERE code_hash = ?", (key,)
+            ).fetchone()
             if replayed:
                 db.execute("DELETE FROM tokens WHERE code_hash = ?", (key,))
             return None, bool(replayed)
 
         return await self._run(work)
 
-    async def insert_token(self, token: str, *, code: str, client_id: str,
-                           enterprise_id: int, expires_at: float) -> None:
+    async def insert_token(
+        self,
+        token: str,
+        *,
+        code: str,
+        client_id: str,
+        enterprise_id: int,
+        expires_at: float,
+    ) -> None:
         """Store an access token issued for a code."""
-        await self._run(lambda db: db.execute(
-            "INSERT INTO tokens VALUES (?, ?, ?, ?, ?)",
-            (hash_secret(token), hash_secret(code), client_id, enterprise_id,
-             expires_at),
-        ))
+        await self._run(
+            lambda db: db.execute(
+                "INSERT INTO tokens VALUES (?, ?, ?, ?, ?)",
+                (
+                    hash_secret(token),
+                    hash_secret(code),
+                    client_id,
+                    enterprise_id,
+                    expires_at,
+                ),
+            )
+        )
 
     async def fetch_token(self, token: str, *, now: float) -> Enterprise | None:
         """The enterprise behind a live access token, or None."""
+
         def work(db: sqlite3.Connection) -> Enterprise | None:
             row = db.execute(
                 "SELECT enterprise_id FROM tokens "
@@ -291,22 +333,28 @@ class IdentityStore:
 
     # -- password resets -------------------------------------------------------------
 
-    async def insert_reset(self, token: str, enterprise_id: int, *,
-                           expires_at: float) -> None:
+    async def insert_reset(
+        self, token: str, enterprise_id: int, *, expires_at: float
+    ) -> None:
         """Store a reset token; an enterprise's older ones are dropped."""
+
         def work(db: sqlite3.Connection) -> None:
             db.execute("DELETE FROM resets WHERE enterprise_id = ?", (enterprise_id,))
-            db.execute("INSERT INTO resets VALUES (?, ?, ?)",
-                       (hash_secret(token), enterprise_id, expires_at))
+            db.execute(
+                "INSERT INTO resets VALUES (?, ?, ?)",
+                (hash_secret(token), enterprise_id, expires_at),
+            )
 
         await self._run(work)
 
     async def take_reset(self, token: str, *, now: float) -> int | None:
         """Spend a live reset token: the enterprise id, once; else None."""
+
         def work(db: sqlite3.Connection) -> int | None:
             row = db.execute(
                 "DELETE FROM resets WHERE token_hash = ? RETURNING enterprise_id, "
-                "expires_at", (hash_secret(token),)
+                "expires_at",
+                (hash_secret(token),),
             ).fetchone()
             return int(row[0]) if row and row[1] > now else None
 
@@ -316,20 +364,26 @@ class IdentityStore:
 
     async def fetch_signing_key(self) -> str | None:
         """The newest stored private JWK (JSON), or None."""
-        row = await self._run(lambda db: db.execute(
-            "SELECT private_jwk FROM signing_keys ORDER BY created_at DESC LIMIT 1"
-        ).fetchone())
+        row = await self._run(
+            lambda db: db.execute(
+                "SELECT private_jwk FROM signing_keys ORDER BY created_at DESC LIMIT 1"
+            ).fetchone()
+        )
         return str(row[0]) if row else None
 
-    async def insert_signing_key(self, kid: str, private_jwk: str, *,
-                                 now: float) -> None:
+    async def insert_signing_key(
+        self, kid: str, private_jwk: str, *, now: float
+    ) -> None:
         """Keep the signing key, so tokens verify across restarts."""
-        await self._run(lambda db: db.execute(
-            "INSERT INTO signing_keys VALUES (?, ?, ?)", (kid, private_jwk, now)
-        ))
+        await self._run(
+            lambda db: db.execute(
+                "INSERT INTO signing_keys VALUES (?, ?, ?)", (kid, private_jwk, now)
+            )
+        )
 
     async def sweep(self, *, now: float) -> None:
         """Forget expired sessions, codes, tokens and resets."""
+
         def work(db: sqlite3.Connection) -> None:
             for table in ("sessions", "codes", "tokens", "resets"):
                 db.execute(f"DELETE FROM {table} WHERE expires_at < ?", (now,))

@@ -94,8 +94,8 @@ class OAuthError(Exception):
 def _page(title: str, body: str, *, status: int = 200) -> web.Response:
     """A whole HTML page around body."""
     text = (
-        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title)}</title><style>"
         "body{font:16px system-ui,sans-serif;max-width:420px;margin:40px auto;"
         "padding:0 16px}label{display:block;margin:8px 0}button{font-size:16px;"
@@ -130,8 +130,15 @@ def _check_request(provider: str, params: dict[str, str]) -> str | None:
     return None
 
 
-FIELDS = ("client_id", "response_type", "redirect_uri", "state", "scope",
-          "code_challenge", "code_challenge_method")
+FIELDS = (
+    "client_id",
+    "response_type",
+    "redirect_uri",
+    "state",
+    "scope",
+    "code_challenge",
+    "code_challenge_method",
+)
 
 
 async def authorize_page(request: web.Request) -> web.Response:
@@ -184,9 +191,12 @@ async def authorize(request: web.Request) -> web.Response:
         code = secrets.token_urlsafe(24)
         request.app[STORAGE].sweep()
         request.app[STORAGE].codes[code] = Grant(
-            provider=provider, client_id=params["client_id"],
-            redirect_uri=params["redirect_uri"], user=user,
-            challenge=params["code_challenge"], expires_at=time.monotonic() + CODE_TTL,
+            provider=provider,
+            client_id=params["client_id"],
+            redirect_uri=params["redirect_uri"],
+            user=user,
+            challenge=params["code_challenge"],
+            expires_at=time.monotonic() + CODE_TTL,
         )
         reply = {"code": code, **reply}
         log.info("%s: %s agreed", provider, user)
@@ -218,10 +228,15 @@ async def token(request: web.Request) -> web.Response:
 
     access_token = secrets.token_urlsafe(32)
     request.app[STORAGE].tokens[access_token] = (
-        provider, grant.user, time.monotonic() + TOKEN_TTL
+        provider,
+        grant.user,
+        time.monotonic() + TOKEN_TTL,
     )
-    body = {"access_token": access_token, "token_type": "Bearer",
-            "expires_in": int(TOKEN_TTL)}
+    body = {
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": int(TOKEN_TTL),
+    }
     return web.json_response(body, headers={"Cache-Control": "no-store"})
 
 
@@ -273,8 +288,9 @@ async def index(request: web.Request) -> web.Response:
         f"secret <code>{client_secret(p)}</code>, users {', '.join(USERS[p])}</li>"
         for p in USERS
     )
-    return _page("OAuth 替身", f"<h1>OAuth 替身服务</h1><ul>{rows}</ul>"
-                 "<p>See docs/oauth.md.</p>")
+    return _page(
+        "OAuth 替身", f"<h1>OAuth 替身服务</h1><ul>{rows}</ul><p>See docs/oauth.md.</p>"
+    )
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -300,6 +316,12 @@ def serve_standin(settings: Settings, *, host: str, port: int) -> int:
     if not settings.is_development:
         raise ConfigError("the OAuth stand-in never runs in production mode")
     log.info("OAuth stand-in listening on %s:%d", host, port)
-    web.run_app(create_standin(), host=host, port=port, print=None,
-                access_log=None, shutdown_timeout=2)
+    web.run_app(
+        create_standin(),
+        host=host,
+        port=port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=2,
+    )
     return 0

@@ -33,7 +33,9 @@ class Feed:
 
     __slots__ = ("conn", "user_id", "last_id", "ready", "held", "notify")
 
-    def __init__(self, conn: Connection, user_id: int, last_id: int, notify: Any) -> None:
+    def __init__(
+        self, conn: Connection, user_id: int, last_id: int, notify: Any
+    ) -> None:
         self.conn = conn
         self.user_id = user_id
         self.last_id = last_id
@@ -70,15 +72,18 @@ class Feed:
             self.send(note)
 
 
-async def _authenticate(request: web.Request, ws: web.WebSocketResponse,
-                        conn: Connection) -> tuple[int, int] | None:
+async def _authenticate(
+    request: web.Request, ws: web.WebSocketResponse, conn: Connection
+) -> tuple[int, int] | None:
     """(user id, last id seen) from the auth frame, or None after closing."""
     settings = request.app[SETTINGS]
     try:
         msg = await ws.receive(timeout=settings.ws_auth_timeout)
     except TimeoutError:
-        conn.send(protocol.error("auth_timeout", "Send an auth frame first."),
-                  then_close=protocol.CLOSE_AUTH_TIMEOUT)
+        conn.send(
+            protocol.error("auth_timeout", "Send an auth frame first."),
+            then_close=protocol.CLOSE_AUTH_TIMEOUT,
+        )
         return None
     try:
         if msg.type != WSMsgType.TEXT:
@@ -99,7 +104,9 @@ async def _authenticate(request: web.Request, ws: web.WebSocketResponse,
     except (protocol.FrameError, AppError) as err:
         log.warning("user socket auth failed from %s: %s", conn.peer, err)
         code = getattr(err, "code", "unauthorized")
-        conn.send(protocol.error(code, str(err)), then_close=protocol.CLOSE_UNAUTHORIZED)
+        conn.send(
+            protocol.error(code, str(err)), then_close=protocol.CLOSE_UNAUTHORIZED
+        )
         return None
 
 
@@ -115,31 +122,44 @@ async def _answer(request: web.Request, feed: Feed, text: str) -> None:
         feed.conn.send(protocol.result(request_id, "pong"))
     elif kind == "mark_read":
         target = frame.get("notification")
-        if target != "all" and (not isinstance(target, int) or isinstance(target, bool)):
-            feed.conn.send(protocol.error("bad_frame", "notification must be an id or all",
-                                          request_id))
+        if target != "all" and (
+            not isinstance(target, int) or isinstance(target, bool)
+        ):
+            feed.conn.send(
+                protocol.error(
+                    "bad_frame", "notification must be an id or all", request_id
+                )
+            )
             return
         try:
-            changed = await feed.notify.mark_read(feed.user_id,
-                                                  None if target == "all" else target)
+            changed = await feed.notify.mark_read(
+                feed.user_id, None if target == "all" else target
+            )
         except AppError as err:
             feed.conn.send(protocol.error(err.code, err.message, request_id))
             return
         feed.conn.send(protocol.result(request_id, {"marked": changed}))
     else:
-        feed.conn.send(protocol.error("unknown_type", f"Unknown frame type {kind!r}.",
-                                      request_id))
+        feed.conn.send(
+            protocol.error("unknown_type", f"Unknown frame type {kind!r}.", request_id)
+        )
 
 
 async def user_socket(request: web.Request) -> web.WebSocketResponse:
     """GET /ws: the authenticated notification stream."""
     if not is_allowed_origin(request):
-        log.warning("foreign Origin %r from %s", request.headers.get("Origin"),
-                    client_ip(request))
+        log.warning(
+            "foreign Origin %r from %s",
+            request.headers.get("Origin"),
+            client_ip(request),
+        )
         raise Forbidden("This socket was opened from another site.", code="bad_origin")
     settings = request.app[SETTINGS]
-    ws = web.WebSocketResponse(heartbeat=settings.ws_heartbeat, compress=False,
-                               max_msg_size=settings.ws_max_frame * 16)
+    ws = web.WebSocketResponse(
+        heartbeat=settings.ws_heartbeat,
+        compress=False,
+        max_msg_size=settings.ws_max_frame * 16,
+    )
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)
     conn = Connection(ws, limit=settings.ws_send_queue, peer=client_ip(request))
@@ -154,8 +174,13 @@ async def user_socket(request: web.Request) -> web.WebSocketResponse:
     await hub.add(channel(user_id), feed)
     try:
         await feed.catch_up()
-        conn.send({"type": "ready", "unread": await notify.unread(user_id),
-                   "last_id": feed.last_id})
+        conn.send(
+            {
+                "type": "ready",
+                "unread": await notify.unread(user_id),
+                "last_id": feed.last_id,
+            }
+        )
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 await _answer(request, feed, msg.data)

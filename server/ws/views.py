@@ -29,7 +29,9 @@ class Watch:
 
     __slots__ = ("conn", "service", "qr_id", "version", "timer", "loop")
 
-    def __init__(self, conn: Connection, service: QrService, qr_id: str, version: int) -> None:
+    def __init__(
+        self, conn: Connection, service: QrService, qr_id: str, version: int
+    ) -> None:
         self.conn = conn
         self.service = service
         self.qr_id = qr_id
@@ -93,8 +95,10 @@ async def _authenticate(
     try:
         msg = await ws.receive(timeout=settings.ws_auth_timeout)
     except TimeoutError:
-        conn.send(protocol.error("auth_timeout", "Send an auth frame first."),
-                  then_close=protocol.CLOSE_AUTH_TIMEOUT)
+        conn.send(
+            protocol.error("auth_timeout", "Send an auth frame first."),
+            then_close=protocol.CLOSE_AUTH_TIMEOUT,
+        )
         return None
     if msg.type != WSMsgType.TEXT:
         conn.close(protocol.CLOSE_UNAUTHORIZED)
@@ -107,10 +111,16 @@ async def _authenticate(
         seen = frame.get("version", 0)
         return seen if isinstance(seen, int) and not isinstance(seen, bool) else 0
     except protocol.FrameError as err:
-        conn.send(protocol.error(err.code, err.message), then_close=protocol.CLOSE_UNAUTHORIZED)
+        conn.send(
+            protocol.error(err.code, err.message),
+            then_close=protocol.CLOSE_UNAUTHORIZED,
+        )
     except AppError as err:
         log.warning("WebSocket auth failed from %s: %s", conn.peer, err.code)
-        conn.send(protocol.error(err.code, err.message), then_close=protocol.CLOSE_UNAUTHORIZED)
+        conn.send(
+            protocol.error(err.code, err.message),
+            then_close=protocol.CLOSE_UNAUTHORIZED,
+        )
     return None
 
 
@@ -130,13 +140,19 @@ def _answer(conn: Connection, watch: Watch, text: str, max_size: int) -> None:
         spawn(watch.refresh(), name="ws-refresh")
         conn.send(protocol.result(request_id, "ok"))
     else:
-        conn.send(protocol.error("unknown_type", f"Unknown frame type {kind!r}.", request_id))
+        conn.send(
+            protocol.error("unknown_type", f"Unknown frame type {kind!r}.", request_id)
+        )
 
 
 async def watch_qr(request: web.Request) -> web.WebSocketResponse:
     """GET /ws/qr/{id}: push every state change of one session to its page."""
     if not is_allowed_origin(request):
-        log.warning("foreign Origin %r from %s", request.headers.get("Origin"), client_ip(request))
+        log.warning(
+            "foreign Origin %r from %s",
+            request.headers.get("Origin"),
+            client_ip(request),
+        )
         raise Forbidden("This socket was opened from another site.", code="bad_origin")
     settings = request.app[SETTINGS]
     qr_id = request.match_info["qr_id"]
@@ -162,7 +178,11 @@ async def watch_qr(request: web.Request) -> web.WebSocketResponse:
         try:
             watch.show(await service.load(qr_id))
         except AppError as err:
-            code = protocol.CLOSE_UNKNOWN if err.status == 404 else protocol.CLOSE_UNAUTHORIZED
+            code = (
+                protocol.CLOSE_UNKNOWN
+                if err.status == 404
+                else protocol.CLOSE_UNAUTHORIZED
+            )
             conn.send(protocol.error(err.code, err.message), then_close=code)
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
