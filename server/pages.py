@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from server.auth.csrf import CSRF_TOKEN
+from server.auth.csrf import csrf_token
 from server.keys import SETTINGS
 
 
@@ -17,7 +17,7 @@ def render(
     """Render template with the request, the CSRF token and the mode added."""
     full = {
         "request": request,
-        "csrf_token": request.get(CSRF_TOKEN, ""),
+        "csrf_token": csrf_token(request),
         "development": request.app[SETTINGS].is_development,
         **context,
     }

@@ -68,6 +68,9 @@ async def start_web_session(
         user, "web", ip=client_ip(request), user_agent=user_agent(request)
     )
     set_session_cookie(response, request, token)
+    from server.auth.csrf import csrf_token  # csrf imports this module
+
+    csrf_token(request)  # a browser with a session needs a CSRF token
 
 
 def user_json(user: User) -> dict[str, object]:
