@@ -56,7 +56,7 @@ class Audit:
                 "data": data,
             }
         )
-        log.info("audit %s subject=%s user=%s ip=%s", event, subject[:8], user_id, ip)
+        log.debug("audit %s subject=%s user=%s ip=%s", event, subject[:8], user_id, ip)
         if len(self._pending) >= BATCH:
             self._wake.set()
 

@@ -33,7 +33,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=10,
         max_overflow=20,
         pool_timeout=10,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip on every checkout; recycling old
+        # connections and retrying at the edge cover a restarted server.
+        pool_recycle=1800,
         connect_args={"timeout": 10, "command_timeout": 30},
     )
 

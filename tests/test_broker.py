@@ -55,6 +55,14 @@ async def test_sets_keep_members_and_grow_their_ttl(broker: Broker) -> None:
     assert await broker.members("t:set") == {"b"}
 
 
+async def test_set_members_expire_one_by_one(broker: Broker) -> None:
+    """A user's set of sessions forgets ended ones without anyone removing them."""
+    await broker.add_member("t:sessions", "old", ttl=0.2)
+    await broker.add_member("t:sessions", "new", ttl=5)
+    await asyncio.sleep(0.3)
+    assert await broker.members("t:sessions") == {"new"}
+
+
 async def test_transition_is_compare_and_set_and_publishes(broker: Broker) -> None:
     hub = Hub(broker)
     seen: list[str | None] = []

@@ -59,7 +59,11 @@ class Broker(abc.ABC):
 
     @abc.abstractmethod
     async def add_member(self, key: str, member: str, ttl: float) -> None:
-        """Add member to the set at key and push the set's TTL to at least ttl."""
+        """Add member to the set at key for ttl seconds.
+
+        Each member expires on its own (and the set with its last member), so a set
+        of a user's sessions never keeps the hashes of sessions long gone.
+        """
 
     @abc.abstractmethod
     async def remove_member(self, key: str, member: str) -> None:

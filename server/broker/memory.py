@@ -99,24 +99,29 @@ class MemoryBroker(Broker):
         self._data[key] = (1, self._clock() + ttl)
         return 1
 
-    async def add_member(self, key: str, member: str, ttl: float) -> None:
-        """Add to a set, extending its TTL."""
+    def _member_map(self, key: str) -> dict[str, float]:
+        """The live members of the set at key (member → expiry), pruned."""
         current = self._live(key)
-        members = current if isinstance(current, set) else set()
-        members.add(member)
-        expires = max(self._clock() + ttl, self._data.get(key, (None, 0.0))[1])
-        self._data[key] = (members, expires)
+        if not isinstance(current, dict):
+            return {}
+        now = self._clock()
+        for member in [m for m, expires in current.items() if expires <= now]:
+            del current[member]
+        return current
+
+    async def add_member(self, key: str, member: str, ttl: float) -> None:
+        """Add to a set; the member expires after ttl, the set with its last member."""
+        members = self._member_map(key)
+        members[member] = self._clock() + ttl
+        self._data[key] = (members, max(members.values()))
 
     async def remove_member(self, key: str, member: str) -> None:
         """Remove from a set."""
-        current = self._live(key)
-        if isinstance(current, set):
-            current.discard(member)
+        self._member_map(key).pop(member, None)
 
     async def members(self, key: str) -> set[str]:
-        """A copy of the set."""
-        current = self._live(key)
-        return set(current) if isinstance(current, set) else set()
+        """The live members."""
+        return set(self._member_map(key))
 
     async def transition(
         self,

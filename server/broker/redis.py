@@ -59,10 +59,13 @@ redis.call('PUBLISH', ARGV[3], out)
 return {1, out}
 """
 
-# KEYS[1]: the set. ARGV[1]: member. ARGV[2]: TTL in milliseconds.
-# Adds the member and raises the set's TTL to at least ARGV[2]. Returns nothing.
+# KEYS[1]: a sorted set scored by expiry. ARGV[1]: member. ARGV[2]: TTL in ms.
+# ARGV[3]: now, in ms. Drops expired members, adds this one, and raises the key's
+# TTL to at least ARGV[2]. Returns nothing.
 ADD_MEMBER = """
-redis.call('SADD', KEYS[1], ARGV[1])
+local expires = tonumber(ARGV[3]) + tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+redis.call('ZADD', KEYS[1], expires, ARGV[1])
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
@@ -89,7 +92,9 @@ class RedisBroker(Broker):
     def __init__(self, url: str) -> None:
         super().__init__()
         self._url = url
-        self._client = redis.Redis.from_url(
+        # A blocking pool: a burst beyond 64 commands in flight waits for a free
+        # connection (up to 5 s) instead of failing at once.
+        pool = redis.BlockingConnectionPool.from_url(
             url,
             decode_responses=True,
             socket_timeout=5,
@@ -98,7 +103,9 @@ class RedisBroker(Broker):
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
             max_connections=64,
+            timeout=5,
         )
+        self._client = redis.Redis(connection_pool=pool)
         # Pub/sub channels are global to a Redis server, not per database: prefix
         # them with the database number so deployments sharing a server (each on
         # its own database) never hear each other.
@@ -139,6 +146,7 @@ class RedisBroker(Broker):
             with contextlib.suppress(RedisError, OSError):
                 await self._pubsub.aclose()
         await self._client.aclose()
+        await self._client.connection_pool.disconnect()
 
     async def ping(self) -> None:
         """PING through the command pool."""
@@ -230,17 +238,20 @@ class RedisBroker(Broker):
         return int(await self._call(lambda: self._incr(keys=[key], args=[ms])))
 
     async def add_member(self, key: str, member: str, ttl: float) -> None:
-        """SADD with a TTL that only grows."""
+        """ZADD scored by expiry, dropping expired members on the way."""
         ms = max(1, int(ttl * 1000))
-        await self._call(lambda: self._add_member(keys=[key], args=[member, ms]))
+        now = int(time.time() * 1000)
+        await self._call(lambda: self._add_member(keys=[key], args=[member, ms, now]))
 
     async def remove_member(self, key: str, member: str) -> None:
-        """SREM."""
-        await self._call(lambda: self._client.srem(key, member))
+        """ZREM."""
+        await self._call(lambda: self._client.zrem(key, member))
 
     async def members(self, key: str) -> set[str]:
-        """SMEMBERS."""
-        return set(await self._call(lambda: self._client.smembers(key)))
+        """The members whose expiry is still ahead."""
+        now = int(time.time() * 1000)
+        found = await self._call(lambda: self._client.zrangebyscore(key, now, "+inf"))
+        return set(found)
 
     async def transition(
         self,

@@ -379,9 +379,14 @@ class QrService:
     ) -> tuple[bool, dict[str, Any] | None]:
         if ttl is None and "expires_at" in changes:
             ttl = changes["expires_at"] - self.clock() + GRACE
-        return await self._broker.transition(
+        moved = await self._broker.transition(
             key(qr_id), allowed=allowed, changes=changes, channel=key(qr_id), ttl=ttl
         )
+        if moved[0]:
+            # Let a watcher on this node send its frame before we go on to audit
+            # and answer: the push is what the page is waiting for.
+            await asyncio.sleep(0)
+        return moved
 
     @staticmethod
     def _raise_unless(doc: dict[str, Any] | None, wanted: str) -> None:

@@ -30,7 +30,9 @@ class Connection:
     def __init__(self, ws: web.WebSocketResponse, *, limit: int, peer: str) -> None:
         self.ws = ws
         self.peer = peer
-        self._queue: deque[str] = deque()
+        # Made on the first frame and dropped when drained: an idle page holds none
+        # (an empty deque is about 760 bytes).
+        self._queue: deque[str] | None = None
         self._limit = limit
         self._drain: asyncio.Task[None] | None = None
         self._close_after: int | None = None
@@ -40,6 +42,8 @@ class Connection:
         """Queue one frame; with then_close, close with that code once it is out."""
         if self._closing or self.ws.closed:
             return
+        if self._queue is None:
+            self._queue = deque()
         if len(self._queue) >= self._limit:
             log.error("dropping slow WebSocket client %s", self.peer)
             self.close(CLOSE_SLOW)
@@ -60,13 +64,15 @@ class Connection:
             log.debug("send to %s failed: %s", self.peer, err)
         finally:
             self._drain = None
+            if not self._queue:
+                self._queue = None
 
     def close(self, code: int) -> None:
         """Close soon, without waiting for queued frames."""
         if self._closing:
             return
         self._closing = True
-        self._queue.clear()
+        self._queue = None
         spawn(self._close(code), name="ws-close")
 
     async def _close(self, code: int) -> None:
