@@ -1,0 +1,8 @@
+"""Load tests and benchmarks of the QR scan-to-login flow.
+
+- ``locustfile.py``: locust journeys of real pages and phones.
+- ``bench.py``: the reproducible benchmark behind ``docs/benchmarks.md``.
+- ``baseline.py``: a bare aiohttp WebSocket server with the same public contract,
+  the yardstick every benchmark number is compared with.
+- ``make_users.py``: creates the phone accounts both of them log in with.
+"""
