@@ -125,6 +125,7 @@ async def machine_info(redis_db: int) -> dict[str, Any]:
 
 # -- profiles ------------------------------------------------------------------
 
+REPO = str(Path(__file__).resolve().parent.parent) + "/"  # shortened in profiles
 _FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
@@ -138,7 +139,7 @@ def _short_frame(frame: str) -> str:
     if not match:
         return frame.strip()
     path = match["file"]
-    for marker in ("site-packages/", "lib/python3.11/", "/work/main/"):
+    for marker in ("site-packages/", "lib/python3.11/", REPO):
         if marker in path:
             path = path.split(marker, 1)[1]
     return f"{match['func']} ({path})"
