@@ -8,14 +8,8 @@ session with its own cookie jar that follows no redirect by itself.
 from __future__ import annotations
 
 import html
-import os
 import re
 import secrets
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,25 +20,10 @@ import aiohttp
 
 from server.certification.oidc import AuthRequest, IdentityClient
 from server.uscc import ALPHABET, check_character, organisation_check_character
-from tests.conftest import free_port
+from tests.processes import run_server_command
 
 REDIRECT_URI = "http://127.0.0.1:8080/certification/callback"
 PASSWORD = "Enterprise2026pass"
-
-
-def _wait_ready(base: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    """Poll /healthz until the stand-in answers; runs before any event loop."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"stand-in exited: {log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.1)
-    raise AssertionError(f"stand-in did not start: {log_path.read_text()}")
 
 
 @contextmanager
@@ -52,37 +31,10 @@ def run_standin(
     data: Path, log_path: Path, *, port: int | None = None
 ) -> Iterator[str]:
     """`python -m server standin-identity` on a free port; yields its base URL."""
-    port = port or free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("QRLOGIN_", "STANDIN_IDENTITY_"))
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "server",
-        "standin-identity",
-        "--port",
-        str(port),
-        "--data",
-        str(data),
-    ]
-    with log_path.open("ab") as log_file:
-        process = subprocess.Popen(
-            command, env=env, stdout=log_file, stderr=subprocess.STDOUT
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(base, process, log_path)
+    with run_server_command(
+        "standin-identity", "--data", str(data), log_path=log_path, port=port
+    ) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def make_uscc(division: str = "110108") -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +26,7 @@ from tests.browser import (  # noqa: F401  (fixtures)
 from tests.conftest import free_port
 from tests.helpers import PASSWORD
 from tests.identity_helpers import Account, new_account, register
+from tests.processes import run_server_command
 
 try:
     from playwright.async_api import expect
@@ -41,42 +41,17 @@ STANDIN_PORT = free_port()
 @pytest.fixture(scope="module")
 def identity(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`qrlogin standin-identity` as its own process, accepting any local port."""
-    import os
-    import subprocess
-    import sys
-
-    from tests.identity_helpers import _wait_ready
-
     folder = tmp_path_factory.mktemp("identity")
-    log_path = folder / "standin.log"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("QRLOGIN_", "STANDIN_IDENTITY_"))
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "server",
+    with run_server_command(
         "standin-identity",
-        "--port",
-        str(STANDIN_PORT),
         "--data",
         str(folder / "yzt.db"),
         "--redirect-uri",
         "http://127.0.0.1:",
-    ]
-    with log_path.open("ab") as log_file:
-        process = subprocess.Popen(
-            command, env=env, stdout=log_file, stderr=subprocess.STDOUT
-        )
-    base = f"http://127.0.0.1:{STANDIN_PORT}"
-    try:
-        _wait_ready(base, process, Path(log_path))
+        log_path=folder / "standin.log",
+        port=STANDIN_PORT,
+    ) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 @pytest.fixture

@@ -9,16 +9,9 @@ from __future__ import annotations
 import asyncio
 import html
 import json
-import os
 import re
 import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -38,6 +31,7 @@ from server.settings import ConfigError, load_settings
 from server.tables import audit_events, identities
 from tests.conftest import free_port
 from tests.helpers import PASSWORD, assert_error, make_user
+from tests.processes import run_server_command
 
 PROVIDERS = ("wechat", "weibo", "qq")
 PKCE = {"wechat": True, "weibo": False, "qq": True}
@@ -47,45 +41,12 @@ APP_REDIRECT = "com.example.qrlogin:/oauth/callback"
 # -- the stand-in process -----------------------------------------------------------
 
 
-def _wait_ready(base: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    """Poll the stand-in until it answers; runs before any event loop exists."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"stand-in exited: {log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.1)
-    raise AssertionError(f"stand-in did not start: {log_path.read_text()}")
-
-
 @pytest.fixture(scope="module")
 def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`python -m server standin-oauth` on a free port, for the whole module."""
-    port = free_port()
     log_path = tmp_path_factory.mktemp("standin") / "standin.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QRLOGIN_")}
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "server", "standin-oauth", "--port", str(port)],
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(base, process, log_path)
+    with run_server_command("standin-oauth", log_path=log_path) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")
