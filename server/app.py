@@ -17,6 +17,7 @@ from server.auth import routes as auth_routes
 from server.auth.codes import Codes
 from server.auth.csrf import csrf_middleware
 from server.auth.service import AuthService
+from server.auth.usercache import UserCache
 from server.broker import create_broker
 from server.broker.hub import Hub
 from server.certification import routes as certification_routes
@@ -122,16 +123,27 @@ async def backends(app: web.Application) -> AsyncIterator[None]:
         )
         services = {"audit": audit, "settings": settings, "clock": app[CLOCK]}
         app[NOTIFY] = notify = Notifications(engine=engine, broker=broker)
+        users = UserCache(
+            broker,
+            hub,
+            app[CLOCK],
+            ttl=settings.user_cache_ttl,
+            size=settings.user_cache_size,
+        )
+        await users.start()
         app[AUTH] = AuthService(
             engine=engine,
             broker=broker,
             codes=codes,
             delivery=delivery,
             notify=notify,
+            users=users,
             **services,
         )
         app[QR] = QrService(broker=broker, hub=hub, **services)
-        app[CERT] = Certification(engine=engine, audit=audit, notify=notify)
+        app[CERT] = Certification(
+            engine=engine, audit=audit, notify=notify, users=users
+        )
         app[IDENTITY] = identity = IdentityClient.from_settings(
             settings, clock=app[CLOCK]
         )
@@ -150,6 +162,8 @@ async def backends(app: web.Application) -> AsyncIterator[None]:
                 yield
         finally:
             await identity.close()
+            await notify.close()
+            await users.close()
             await broker.close()
 
 

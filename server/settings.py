@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     app_token_ttl: float = Field(
         30 * 86400.0, gt=0, description="seconds an app bearer token lives"
     )
+    user_cache_ttl: float = Field(
+        60.0,
+        gt=0,
+        description="seconds a node may answer from its copy of a user "
+        "(changes reach every node at once; this bounds a lost message)",
+    )
+    user_cache_size: int = Field(
+        10_000, ge=0, description="users each process keeps in memory; 0 turns it off"
+    )
 
     ws_auth_timeout: float = Field(
         5.0, gt=0, description="seconds a socket has to send its auth frame"

@@ -16,6 +16,7 @@ from server.auth import store
 from server.auth.codes import Codes, normalise_email
 from server.auth.passwords import check_password_rules, hash_password, verify_password
 from server.auth.sessions import Sessions
+from server.auth.usercache import UserCache
 from server.broker import Broker
 from server.delivery import Delivery, Message
 from server.errors import Conflict, Invalid, Locked, Unauthorized
@@ -119,6 +120,7 @@ class AuthService(Sessions):
         codes: Codes,
         delivery: Delivery,
         notify: Notifications,
+        users: UserCache,
     ) -> None:
         self._engine = engine
         self._broker = broker
@@ -128,6 +130,7 @@ class AuthService(Sessions):
         self.codes = codes
         self._delivery = delivery
         self._notify = notify
+        self.users = users
 
     # -- accounts ----------------------------------------------------------------
 
@@ -172,10 +175,24 @@ class AuthService(Sessions):
         return User.from_row(row)
 
     async def get_user(self, user_id: int) -> User | None:
-        """One user, or None."""
+        """One user, or None; from this process's copy when it has a fresh one."""
+        user = self.users.get(user_id)
+        if user is not None:
+            return user
+        generation = self.users.generation
         async with self._engine.connect() as conn:
             row = await store.fetch_user(conn, user_id)
-        return User.from_row(row) if row else None
+        if row is None:
+            return None
+        user = User.from_row(row)
+        self.users.keep(user, generation)
+        return user
+
+    async def _update_user(self, user_id: int, **values: Any) -> None:
+        """Write columns of a user and drop every node's copy of it."""
+        async with self._engine.begin() as conn:
+            await store.update_user(conn, user_id, **values)
+        await self.users.changed(user_id)
 
     async def find_user(self, account: str) -> User | None:
         """One user by username, phone or email, or None."""
@@ -282,14 +299,9 @@ class AuthService(Sessions):
     ) -> None:
         check_password_rules(new, field="new_password")
         password_hash = await hash_password(new)
-        async with self._engine.begin() as conn:
-            await store.update_user(
-                conn,
-                user.id,
-                password_hash=password_hash,
-                failed_logins=0,
-                locked_until=None,
-            )
+        await self._update_user(
+            user.id, password_hash=password_hash, failed_logins=0, locked_until=None
+        )
         ended = await self.revoke_all(user, keep=keep)
         self._audit.record(
             event, subject=user.username, user_id=user.id, ip=ip, sessions_ended=ended
@@ -412,8 +424,7 @@ class AuthService(Sessions):
             )
         new_phone = normalise_phone(new_phone)
         await self.codes.check_code("change_phone", new_phone, code)
-        async with self._engine.begin() as conn:
-            await store.update_user(conn, user.id, phone=new_phone)
+        await self._update_user(user.id, phone=new_phone)
         self._audit.record(
             "phone_changed", subject=user.username, user_id=user.id, ip=ip
         )
@@ -428,10 +439,7 @@ class AuthService(Sessions):
 
     async def update_profile(self, user: User, *, display_name: str) -> User:
         """Change what the user is called."""
-        async with self._engine.begin() as conn:
-            await store.update_user(
-                conn, user.id, display_name=display_name.strip()[:64]
-            )
+        await self._update_user(user.id, display_name=display_name.strip()[:64])
         updated = await self.get_user(user.id)
         assert updated is not None
         return updated

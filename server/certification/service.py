@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.audit import Audit
 from server.auth.service import User, normalise_phone
+from server.auth.usercache import UserCache
 from server.certification import store
 from server.errors import Conflict, Forbidden, Invalid, NotFound
 from server.notify.service import Notifications
@@ -37,11 +38,17 @@ class Certification:
     """Bind, look up, request unbinding, and review requests."""
 
     def __init__(
-        self, *, engine: AsyncEngine, audit: Audit, notify: Notifications
+        self,
+        *,
+        engine: AsyncEngine,
+        audit: Audit,
+        notify: Notifications,
+        users: UserCache,
     ) -> None:
         self._engine = engine
         self._audit = audit
         self._notify = notify
+        self._users = users  # user_type changes here; every node's copy must go
 
     async def binding(self, user_id: int) -> dict[str, Any] | None:
         """The user's live binding (enterprise name, USCC, since), or None."""
@@ -74,6 +81,7 @@ class Certification:
                 subject=enterprise.subject[:128],
             )
             await store.set_user_type(conn, user.id, "enterprise")
+        await self._users.changed(user.id)
         self._audit.record(
             "enterprise_bound",
             subject=uscc,
@@ -172,6 +180,8 @@ class Certification:
                 conn, request_id, status="approved", reviewer_id=staff.id, reason=None
             ):
                 raise Conflict("这条申请已经审核过了。", code="already_reviewed")
+        if holder is not None:
+            await self._users.changed(holder["user_id"])
         self._audit.record(
             "unbind_approved",
             subject=request["uscc"],
