@@ -8,10 +8,24 @@ from typing import Any
 
 from aiohttp import ClientWebSocketResponse
 from aiohttp.test_utils import TestClient
+from sqlalchemy import event
 
-from server.keys import AUTH, NOTIFY
+from server.keys import AUTH, ENGINE, NOTIFY
 from server.ws import protocol
-from tests.helpers import assert_error, make_user, phone_login
+from tests.helpers import (
+    assert_error,
+    make_user,
+    new_session,
+    next_frame,
+    phone,
+    phone_login,
+    watch,
+)
+
+UA_CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
+)
 
 
 async def user_socket(
@@ -160,3 +174,104 @@ async def test_password_change_notifies(client: TestClient) -> None:
     assert frame["notification"]["title"] == "密码已修改"
     assert await client.app[AUTH].get_user(user_id) is not None
     await ws.close()
+
+
+async def test_a_burst_is_written_together_in_order(client: TestClient) -> None:
+    alice = await make_user(client, "alice")
+    bob = await make_user(client, "bob")
+    auth = await phone_login(client, "alice")
+    ws, _ = await user_socket(client, auth)
+    inserts: list[str] = []
+    engine = client.app[ENGINE].sync_engine
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO NOTIFICATIONS"):
+            inserts.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        notes = await asyncio.gather(
+            *(
+                client.app[NOTIFY].notify(alice if i % 2 else bob, "security", f"#{i}")
+                for i in range(40)
+            )
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+    assert [n["title"] for n in notes] == [f"#{i}" for i in range(40)]
+    ids = [n["id"] for n in notes]
+    assert ids == sorted(ids) and len(set(ids)) == 40
+    assert len(inserts) <= 2  # the first write alone, the other 39 together
+    pushed = [(await next_json(ws))["notification"]["title"] for _ in range(20)]
+    assert pushed == [f"#{i}" for i in range(1, 40, 2)]
+    stored = await client.app[NOTIFY].after(alice, 0)
+    assert [n["title"] for n in stored] == pushed
+    await ws.close()
+
+
+async def test_a_bad_row_fails_alone(client: TestClient) -> None:
+    alice = await make_user(client, "alice")
+    good, bad = await asyncio.gather(
+        client.app[NOTIFY].notify(alice, "security", "fine"),
+        client.app[NOTIFY].notify(alice + 1000, "security", "nobody"),  # no such user
+        return_exceptions=True,
+    )
+    assert isinstance(good, dict) and good["title"] == "fine"
+    assert isinstance(bad, Exception)
+    assert [n["title"] for n in await client.app[NOTIFY].after(alice, 0)] == ["fine"]
+
+
+async def test_a_qr_login_tells_the_phone(client: TestClient) -> None:
+    await make_user(client, "alice")
+    auth = await phone_login(client, "alice")
+    ws, _ = await user_socket(client, auth)
+    session = await new_session(client)
+    page = await watch(client, session)
+    await next_frame(page)
+    for action in ("scan", "confirm"):
+        assert (await phone(client, action, session["id"], auth)).status == 200
+        frame = await next_frame(page)
+    redeemed = await client.post(
+        f"/api/qr/sessions/{session['id']}/redeem",
+        json={"ticket": frame["ticket"]},
+        headers={
+            "Authorization": f"Bearer {session['watch_token']}",
+            "User-Agent": UA_CHROME,
+        },
+    )
+    assert redeemed.status == 200, await redeemed.text()
+
+    told = await next_json(ws)  # written within LINGER of the login
+    assert told["notification"]["title"] == "新的扫码登录"
+    assert "Chrome" in told["notification"]["body"]
+    assert "127.0.0.1" in told["notification"]["body"]
+    listed = await (await client.get("/api/notifications", headers=auth)).json()
+    assert listed["items"][0]["id"] == told["notification"]["id"]
+    await ws.close()
+    await page.close()
+
+
+async def test_queued_notices_share_one_write_and_survive_shutdown(
+    client: TestClient,
+) -> None:
+    alice = await make_user(client, "alice")
+    notify = client.app[NOTIFY]
+    inserts: list[str] = []
+    engine = client.app[ENGINE].sync_engine
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO NOTIFICATIONS"):
+            inserts.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for i in range(30):
+            notify.notify_soon(alice, "security", f"soon {i}")
+            await asyncio.sleep(0)  # each on its own turn of the loop, as requests
+        await notify.close()  # what shutdown does: nothing queued is dropped
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(inserts) == 1
+    stored = await notify.after(alice, 0)
+    assert [n["title"] for n in stored] == [f"soon {i}" for i in range(30)]

@@ -8,6 +8,9 @@ nothing arrives twice.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime as dt
 import json
 import logging
 from typing import Any
@@ -22,6 +25,8 @@ from server.notify import store
 log = logging.getLogger(__name__)
 
 PAGE = 50
+BATCH = 200  # rows per INSERT when many notifications wait at once
+LINGER = 0.05  # seconds notify_soon's rows wait for company before the write
 
 
 def as_json(row: RowMapping) -> dict[str, Any]:
@@ -37,36 +42,110 @@ def as_json(row: RowMapping) -> dict[str, Any]:
     }
 
 
+Pending = tuple[dict[str, Any], "asyncio.Future[dict[str, Any]] | None"]
+
+
+def _values(
+    user_id: int, kind: str, title: str, body: str, link: str
+) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "kind": kind,
+        "title": title[:128],
+        "body": body[:1000],
+        "link": link[:256],
+        "created_at": dt.datetime.now(dt.UTC),
+    }
+
+
 class Notifications:
     """Write, list, mark and push notifications."""
 
     def __init__(self, *, engine: AsyncEngine, broker: Broker) -> None:
         self._engine = engine
         self._broker = broker
+        self._waiting: list[Pending] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._now = asyncio.Event()  # someone waits: stop gathering, write
 
     async def notify(
         self, user_id: int, kind: str, title: str, body: str = "", link: str = ""
     ) -> dict[str, Any]:
         """Store a notification, then push it to every open page and app of the user.
 
-        A failed push loses nothing: the row is there for the next (re)connect.
+        Returns once the row is committed and published. Notifications asked for
+        while a write is under way share the next one (a group commit), so a burst
+        costs one transaction, not one each. A failed push loses nothing: the row
+        is there for the next (re)connect.
         """
-        async with self._engine.begin() as conn:
-            row = await store.insert(
-                conn,
-                user_id=user_id,
-                kind=kind,
-                title=title[:128],
-                body=body[:1000],
-                link=link[:256],
-            )
-        note = as_json(row)
+        stored: asyncio.Future[dict[str, Any]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._queue(_values(user_id, kind, title, body, link), stored)
+        self._now.set()
+        return await stored
+
+    def notify_soon(
+        self, user_id: int, kind: str, title: str, body: str = "", link: str = ""
+    ) -> None:
+        """Queue a notification nobody needs to wait for (a QR login's notice).
+
+        It is written together with the others queued within LINGER seconds: one
+        transaction for a whole burst of logins instead of one each. Like the audit
+        trail, what is queued when the process dies is lost.
+        """
+        self._queue(_values(user_id, kind, title, body, link), None)
+
+    def _queue(
+        self, values: dict[str, Any], stored: asyncio.Future[dict[str, Any]] | None
+    ) -> None:
+        self._waiting.append((values, stored))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+
+    async def _write(self) -> None:
+        """Write and publish what is queued, a batch at a time, in order."""
+        while self._waiting:
+            if not any(stored for _, stored in self._waiting):
+                self._now.clear()  # nobody waits: let more gather first
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._now.wait(), LINGER)
+            batch, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
+            await self._store(batch)
+
+    async def _store(self, batch: list[Pending]) -> None:
+        try:
+            async with self._engine.begin() as conn:
+                rows = await store.insert_many(conn, [values for values, _ in batch])
+        except Exception as err:
+            if len(batch) > 1:  # one bad row must not fail the others' writes
+                for item in batch:
+                    await self._store([item])
+                return
+            values, stored = batch[0]
+            if stored is None:
+                log.error("notification for user %s lost: %s", values["user_id"], err)
+            elif not stored.done():
+                stored.set_exception(err)
+            return
+        for (_, stored), row in zip(batch, rows, strict=True):
+            note = as_json(row)
+            await self._publish(note, row["user_id"])
+            if stored is not None and not stored.done():  # the caller may be gone
+                stored.set_result(note)
+
+    async def _publish(self, note: dict[str, Any], user_id: int) -> None:
         try:
             event = {"event": "new", "notification": note}
             await self._broker.publish(store.channel(user_id), json.dumps(event))
         except Unavailable:
             log.error("notification %s stored but not pushed", note["id"])
-        return note
+
+    async def close(self) -> None:
+        """Write everything queued (at shutdown)."""
+        self._now.set()
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
 
     async def after(
         self, user_id: int, after: int, limit: int = PAGE

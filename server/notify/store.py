@@ -17,15 +17,18 @@ def channel(user_id: int) -> str:
     return f"notify:{user_id}"
 
 
-async def insert(conn: AsyncConnection, **values: Any) -> RowMapping:
-    """Insert a notification and return the stored row."""
-    values.setdefault("created_at", dt.datetime.now(dt.UTC))
-    result = await conn.execute(notifications.insert().values(**values))
-    new_id = result.inserted_primary_key[0]  # type: ignore[index]
-    row = await conn.execute(
-        sa.select(notifications).where(notifications.c.id == new_id)
-    )
-    return row.mappings().one()
+async def insert_many(
+    conn: AsyncConnection, rows: list[dict[str, Any]]
+) -> list[RowMapping]:
+    """Insert notifications in one statement; the stored rows, in the given order.
+
+    A multi-row INSERT numbers its rows in the order of its VALUES, so sorting what
+    RETURNING gives by id restores the order of rows. (Asking SQLAlchemy to keep
+    the order instead makes it write SQLite rows one statement at a time.)
+    """
+    query = notifications.insert().returning(*notifications.c)
+    stored = (await conn.execute(query, rows)).mappings().all()
+    return sorted(stored, key=lambda row: row["id"])
 
 
 async def fetch_after(

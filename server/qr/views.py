@@ -131,7 +131,7 @@ async def redeem_session(request: web.Request) -> web.Response:
     )
     await start_web_session(request, response, user)
     browser, system = describe_agent(user_agent(request))
-    await request.app[NOTIFY].notify(
+    request.app[NOTIFY].notify_soon(
         user.id,
         "security",
         "新的扫码登录",
