@@ -111,6 +111,7 @@ async def backends(app: web.Application) -> AsyncIterator[None]:
                 "code_day": settings.limit_code_day,
                 "code_ip": settings.limit_code_ip,
             },
+            gate=broker.gate,
         )
         delivery = Delivery(settings, broker)
         app[DELIVERY] = delivery

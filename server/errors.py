@@ -8,6 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
+from server import jsontext
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -151,7 +153,7 @@ def wants_json(request: web.Request) -> bool:
 def render(request: web.Request, error: AppError) -> web.Response:
     """Render one error as JSON or as the error page, with its headers."""
     if wants_json(request):
-        response = web.json_response(error.to_json(), status=error.status)
+        response = jsontext.response(error.to_json(), status=error.status)
     else:
         from server.pages import render as render_page  # pages import this module
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from typing import Any
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
@@ -20,8 +22,14 @@ class RateLimits:
     on every request.
     """
 
-    def __init__(self, storage: Storage, rules: dict[str, str]) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        rules: dict[str, str],
+        gate: contextlib.AbstractAsyncContextManager[Any] | None = None,
+    ) -> None:
         self._limiter = SlidingWindowCounterRateLimiter(storage)
+        self._gate = gate or contextlib.nullcontext()  # the broker's, when shared
         self._rules: dict[str, RateLimitItem] = {
             name: parse(rule) for name, rule in rules.items()
         }
@@ -30,10 +38,10 @@ class RateLimits:
         """Count one request; raise RateLimited with Retry-After past the limit."""
         item = self._rules[name]
         try:
-            allowed = await self._limiter.hit(item, name, who)
-            if allowed:
-                return
-            stats = await self._limiter.get_window_stats(item, name, who)
+            async with self._gate:
+                if await self._limiter.hit(item, name, who):
+                    return
+                stats = await self._limiter.get_window_stats(item, name, who)
         except (ConnectionError, OSError, TimeoutError) as err:
             raise Unavailable("The rate limiter cannot be reached.") from err
         raise RateLimited(math.ceil(stats.reset_time - time.time()))

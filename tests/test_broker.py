@@ -108,6 +108,34 @@ async def test_concurrent_transitions_have_one_winner(broker: Broker) -> None:
     assert final["version"] == 2
 
 
+async def test_transition_checks_fields_and_expiry_in_the_same_step(
+    broker: Broker,
+) -> None:
+    doc = {"state": "scanned", "version": 2, "user_id": 7, "expires_at": 1000.5}
+    await broker.put("t:doc", json.dumps(doc), ttl=5)
+    move = {"allowed": ("scanned",), "changes": {"state": "confirmed"}}
+
+    ok, current = await broker.transition(
+        "t:doc", channel="t:c", match={"user_id": 8}, **move
+    )
+    assert not ok and current is not None and current["state"] == "scanned"
+    ok, current = await broker.transition(
+        "t:doc", channel="t:c", match={"user_id": 7}, alive_at=1000.5, **move
+    )
+    assert not ok and current is not None and current["version"] == 2
+    ok, current = await broker.transition(
+        "t:doc", channel="t:c", match={"user_id": 7}, alive_at=1000.25, **move
+    )
+    assert ok and current is not None
+    assert (current["state"], current["version"]) == ("confirmed", 3)
+
+
+async def test_a_burst_beyond_the_pool_waits_its_turn(broker: Broker) -> None:
+    await broker.put("t:hot", "1", ttl=5)
+    results = await asyncio.gather(*(broker.get("t:hot") for _ in range(1000)))
+    assert results == ["1"] * 1000
+
+
 async def test_hub_unsubscribes_after_the_last_listener(broker: Broker) -> None:
     hub = Hub(broker)
     got: list[str | None] = []

@@ -34,8 +34,8 @@ async def test_bad_input_battery_never_gives_a_500(client: TestClient) -> None:
             f"/api/qr/sessions/{sid}/redeem",
             watch,
             b'{"ticket": "x"}',
-            409,
-            "wrong_state",
+            401,
+            "bad_ticket",  # the ticket is checked before the session's state
         ),
         (
             "POST",

@@ -15,15 +15,14 @@ from sqlalchemy import event
 from server.app import create_app
 from server.auth.service import User
 from server.auth.usercache import UserCache
-from server.broker.memory import MemoryBroker
 from server.broker.hub import Hub
+from server.broker.memory import MemoryBroker
 from server.certification.service import Enterprise
 from server.keys import AUTH, CERT, ENGINE
 from server.settings import Settings
 from tests.conftest import FakeClock
 from tests.helpers import make_user, new_session, phone, phone_login
 from tests.identity_helpers import make_uscc
-
 
 
 @contextmanager
@@ -70,10 +69,12 @@ async def test_a_renamed_user_is_shown_by_the_next_scan(client: TestClient) -> N
 
     second = await new_session(client)
     assert (await phone(client, "scan", second["id"], auth)).status == 200
-    state = await (await client.get(
-        f"/api/qr/sessions/{second['id']}",
-        headers={"Authorization": f"Bearer {second['watch_token']}"},
-    )).json()
+    state = await (
+        await client.get(
+            f"/api/qr/sessions/{second['id']}",
+            headers={"Authorization": f"Bearer {second['watch_token']}"},
+        )
+    ).json()
     assert state["user"]["name"] == "李**明"
 
 
@@ -85,7 +86,9 @@ async def test_certification_is_seen_at_once(client: TestClient) -> None:
 
     user = await client.app[AUTH].get_user(user_id)
     assert user is not None
-    enterprise = Enterprise(subject="e-1", name="北京示例科技有限公司", uscc=make_uscc())
+    enterprise = Enterprise(
+        subject="e-1", name="北京示例科技有限公司", uscc=make_uscc()
+    )
     await client.app[CERT].bind(user, enterprise)
 
     me = await (await client.get("/api/me", headers=auth)).json()

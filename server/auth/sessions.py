@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from server import jsontext
 from server.auth import store
 from server.errors import NotFound, Unauthorized
 
@@ -71,7 +71,9 @@ class Sessions:
             "ip": ip,
             "user_agent": user_agent[:256],
         }
-        await self._broker.put(store.session_key(token_hash), json.dumps(record), ttl)
+        await self._broker.put(
+            store.session_key(token_hash), jsontext.dumps(record), ttl
+        )
         await self._broker.add_member(store.user_sessions_key(user.id), token_hash, ttl)
         return token
 
@@ -87,7 +89,7 @@ class Sessions:
             raise Unauthorized(
                 "The session has ended; log in again.", code="session_ended"
             )
-        record = json.loads(raw)
+        record = jsontext.loads(raw)
         if record["kind"] != kind:
             raise Unauthorized()
         user = await self.get_user(record["user_id"])
@@ -104,7 +106,7 @@ class Sessions:
     async def _end(self, token_hash: str) -> None:
         raw = await self._broker.take(store.session_key(token_hash))
         if raw is not None:
-            user_id = json.loads(raw)["user_id"]
+            user_id = jsontext.loads(raw)["user_id"]
             await self._broker.remove_member(
                 store.user_sessions_key(user_id), token_hash
             )
@@ -119,7 +121,7 @@ class Sessions:
                     store.user_sessions_key(user.id), token_hash
                 )
                 continue
-            found.append(Session(token_hash=token_hash, **json.loads(raw)))
+            found.append(Session(token_hash=token_hash, **jsontext.loads(raw)))
         return sorted(found, key=lambda s: s.created_at, reverse=True)
 
     async def revoke_by_id(self, user: User, session_id: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server import jsontext
 from server.auth.service import User
 from server.auth.sessions import Session
 from server.errors import Unauthorized
@@ -104,7 +105,7 @@ async def app_token_response(
         user_agent=agent,
         method=method,
     )
-    return web.json_response(
+    return jsontext.response(
         {
             "token": token,
             "token_type": "bearer",

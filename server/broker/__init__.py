@@ -7,6 +7,7 @@ the embedded default) and Redis. Values are strings; documents are JSON objects.
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,11 @@ class Broker(abc.ABC):
     def __init__(self) -> None:
         self.on_message: MessageHandler = lambda channel, data: None
         self.on_resync: ResyncHandler = lambda: None
+        # Held around every command; a broker with a connection pool bounds how
+        # many commands are in flight with it (the rate limiter holds it too).
+        self.gate: contextlib.AbstractAsyncContextManager[Any] = (
+            contextlib.nullcontext()
+        )
 
     @abc.abstractmethod
     async def start(self) -> None:
@@ -82,13 +88,17 @@ class Broker(abc.ABC):
         changes: dict[str, Any],
         channel: str,
         ttl: float | None = None,
+        match: dict[str, Any] | None = None,
+        alive_at: float | None = None,
     ) -> tuple[bool, dict[str, Any] | None]:
         """Compare-and-set on a JSON document's "state", then publish it.
 
-        If the document exists and its state is one of allowed, merge changes, add
-        one to "version", optionally reset the TTL, publish the new document on
-        channel and return (True, new). Otherwise change nothing and return
-        (False, current), current being None when the key is missing.
+        If the document exists, its state is one of allowed, each field in match
+        has the given value and (with alive_at) its "expires_at" is still after
+        alive_at, merge changes, add one to "version", optionally reset the TTL,
+        publish the new document on channel and return (True, new). Otherwise
+        change nothing and return (False, current), current being None when the
+        key is missing.
         """
 
     @abc.abstractmethod

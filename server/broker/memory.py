@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Callable
 from typing import Any
 
 from limits.aio.storage import MemoryStorage, Storage
 
+from server import jsontext
 from server.broker import Broker
 
 SWEEP_INTERVAL = 30.0
@@ -131,17 +131,23 @@ class MemoryBroker(Broker):
         changes: dict[str, Any],
         channel: str,
         ttl: float | None = None,
+        match: dict[str, Any] | None = None,
+        alive_at: float | None = None,
     ) -> tuple[bool, dict[str, Any] | None]:
         """Compare-and-set without an await in between, then publish."""
         raw = self._live(key)
         if not isinstance(raw, str):
             return False, None
-        doc = json.loads(raw)
+        doc = jsontext.loads(raw)
         if doc.get("state") not in allowed:
+            return False, doc
+        if match and any(doc.get(field) != value for field, value in match.items()):
+            return False, doc
+        if alive_at is not None and not doc["expires_at"] > alive_at:
             return False, doc
         doc.update(changes)
         doc["version"] = int(doc.get("version", 0)) + 1
-        data = json.dumps(doc, separators=(",", ":"))
+        data = jsontext.dumps(doc)
         expires = self._clock() + ttl if ttl is not None else self._data[key][1]
         self._data[key] = (data, expires)
         self.on_message(channel, data)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import secrets
@@ -21,6 +20,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
+from server import jsontext
 from server.broker import Broker
 from server.errors import Unavailable
 
@@ -30,12 +30,15 @@ T = TypeVar("T")
 
 PROBE_INTERVAL = 2.0
 PROBE_MISSES = 3
+COMMANDS_IN_FLIGHT = 64  # per process; a burst beyond waits for a turn
 
 # KEYS[1]: the document's key.
 # ARGV[1]: JSON array of the states a transition may start from.
 # ARGV[2]: JSON object of fields to merge into the document.
 # ARGV[3]: the channel to publish the new document on.
 # ARGV[4]: new TTL in milliseconds, or "0" to keep the current one.
+# ARGV[5]: JSON object of fields that must have these values.
+# ARGV[6]: the document must expire after this time; "" for no check.
 # Returns {1, new document} on success, {0, current document or false} otherwise.
 TRANSITION = """
 local raw = redis.call('GET', KEYS[1])
@@ -46,6 +49,12 @@ for _, state in ipairs(cjson.decode(ARGV[1])) do
   if doc['state'] == state then ok = true end
 end
 if not ok then return {0, raw} end
+for field, value in pairs(cjson.decode(ARGV[5])) do
+  if doc[field] ~= value then return {0, raw} end
+end
+if ARGV[6] ~= '' and not (tonumber(doc['expires_at']) > tonumber(ARGV[6])) then
+  return {0, raw}
+end
 for field, value in pairs(cjson.decode(ARGV[2])) do doc[field] = value end
 doc['version'] = (tonumber(doc['version']) or 0) + 1
 local out = cjson.encode(doc)
@@ -92,9 +101,14 @@ class RedisBroker(Broker):
     def __init__(self, url: str) -> None:
         super().__init__()
         self._url = url
-        # A blocking pool: a burst beyond 64 commands in flight waits for a free
-        # connection (up to 5 s) instead of failing at once.
-        pool = redis.BlockingConnectionPool.from_url(
+        # At most COMMANDS_IN_FLIGHT commands hold a connection at once: a burst
+        # beyond waits on the gate (a semaphore, nearly free when not full)
+        # instead of failing with "too many connections". redis-py's own
+        # BlockingConnectionPool does the same with a condition and a timer per
+        # command, which cost more than the command's round trip. The spare
+        # connections are for the subscription and its replacement.
+        self.gate = asyncio.Semaphore(COMMANDS_IN_FLIGHT)
+        pool = redis.ConnectionPool.from_url(
             url,
             decode_responses=True,
             socket_timeout=5,
@@ -102,8 +116,7 @@ class RedisBroker(Broker):
             health_check_interval=0,
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
-            max_connections=64,
-            timeout=5,
+            max_connections=COMMANDS_IN_FLIGHT + 8,
         )
         self._client = redis.Redis(connection_pool=pool)
         # Pub/sub channels are global to a Redis server, not per database: prefix
@@ -125,7 +138,8 @@ class RedisBroker(Broker):
     async def _call(self, work: Callable[[], Awaitable[T]]) -> T:
         """Run one command; connection trouble (after retries) becomes Unavailable."""
         try:
-            return await work()
+            async with self.gate:
+                return await work()
         except (RedisConnectionError, RedisTimeoutError, OSError) as err:
             raise Unavailable("The broker cannot be reached.") from err
 
@@ -261,12 +275,21 @@ class RedisBroker(Broker):
         changes: dict[str, Any],
         channel: str,
         ttl: float | None = None,
+        match: dict[str, Any] | None = None,
+        alive_at: float | None = None,
     ) -> tuple[bool, dict[str, Any] | None]:
         """The TRANSITION script: compare, merge, bump, publish in one step."""
         ms = 0 if ttl is None else max(1, int(ttl * 1000))
-        args = [json.dumps(list(allowed)), json.dumps(changes), self._ns + channel, ms]
+        args = [
+            jsontext.dumps(allowed),
+            jsontext.dumps(changes),
+            self._ns + channel,
+            ms,
+            jsontext.dumps(match or {}),
+            "" if alive_at is None else repr(alive_at),
+        ]
         ok, raw = await self._call(lambda: self._transition(keys=[key], args=args))
-        return bool(ok), (json.loads(raw) if raw else None)
+        return bool(ok), (jsontext.loads(raw) if raw else None)
 
     async def publish(self, channel: str, data: str) -> None:
         """PUBLISH."""

@@ -117,7 +117,7 @@ class Notifications:
         try:
             async with self._engine.begin() as conn:
                 rows = await store.insert_many(conn, [values for values, _ in batch])
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - handed to the callers, not swallowed
             if len(batch) > 1:  # one bad row must not fail the others' writes
                 for item in batch:
                     await self._store([item])

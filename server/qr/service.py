@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import json
+import re
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,6 +19,7 @@ from typing import Any
 from itsdangerous import BadSignature, TimestampSigner
 from ua_parser import parse as parse_user_agent
 
+from server import jsontext
 from server.audit import Audit
 from server.auth.service import User
 from server.broker import Broker
@@ -42,11 +43,12 @@ def key(qr_id: str) -> str:
     return f"qr:{qr_id}"
 
 
+ID_SHAPE = re.compile(rf"[A-Za-z0-9_-]{{{ID_LENGTH}}}")
+
+
 def looks_like_id(qr_id: str) -> bool:
     """Cheap shape check before any lookup: server-made ids only."""
-    return len(qr_id) == ID_LENGTH and all(
-        c.isascii() and (c.isalnum() or c in "-_") for c in qr_id
-    )
+    return ID_SHAPE.fullmatch(qr_id) is not None
 
 
 @lru_cache(maxsize=2048)
@@ -64,6 +66,7 @@ def describe_agent(user_agent: str) -> tuple[str, str]:
     return browser, system
 
 
+@lru_cache(maxsize=4096)
 def same_network(a: str, b: str) -> bool:
     """Whether two addresses share a /24 (IPv4) or a /64 (IPv6)."""
     try:
@@ -116,7 +119,7 @@ class QrService:
         raw = await self._broker.get(key(qr_id))
         if raw is None:
             raise NotFound("No such QR session.", code="unknown_session")
-        doc: dict[str, Any] = json.loads(raw)
+        doc: dict[str, Any] = jsontext.loads(raw)
         if doc["state"] in LIVE and self.clock() >= doc["expires_at"]:
             doc = await self.expire(qr_id) or doc
         return doc
@@ -224,23 +227,32 @@ class QrService:
         ip: str,
         user_agent: str,
     ) -> int:
-        """Trade a confirmed session's ticket for its user id, once."""
+        """Trade a confirmed session's ticket for its user id, once.
+
+        The ticket names the session and its nonce; the move to consumed happens
+        only while the session is confirmed with that nonce and not yet expired,
+        checked in the same step as the move.
+        """
         self.check_watch_token(qr_id, watch_token)
-        doc = await self.load(qr_id)
-        self._raise_unless(doc, CONFIRMED)
         try:
             signed = self._tickets.unsign(
                 ticket, max_age=int(self._settings.qr_step_lifetime) + 1
             ).decode()
         except (BadSignature, UnicodeDecodeError) as err:
             raise Unauthorized("The ticket is not valid.", code="bad_ticket") from err
-        if not secrets.compare_digest(signed, f"{qr_id}.{doc['nonce']}"):
+        ticket_id, _, nonce = signed.partition(".")
+        if not secrets.compare_digest(ticket_id, qr_id) or not nonce:
             raise Unauthorized("The ticket is not valid.", code="bad_ticket")
 
-        changes = {"state": CONSUMED, "changed_at": self.clock()}
-        ok, current = await self._move(qr_id, (CONFIRMED,), changes, ttl=GRACE)
+        now = self.clock()
+        changes = {"state": CONSUMED, "changed_at": now}
+        ok, doc = await self._move(
+            qr_id, (CONFIRMED,), changes, ttl=GRACE, match={"nonce": nonce}, now=now
+        )
         if not ok:
-            self._raise_unless(current, CONFIRMED)
+            await self._refused(qr_id, doc, CONFIRMED)
+            raise Unauthorized("The ticket is not valid.", code="bad_ticket")
+        assert doc is not None
         user_id = int(doc["user_id"])
         self._audit.record(
             "qr_redeemed", subject=qr_id, user_id=user_id, ip=ip, user_agent=user_agent
@@ -321,17 +333,27 @@ class QrService:
     async def confirm(
         self, qr_id: str, user: User, *, ip: str, user_agent: str
     ) -> None:
-        """The scanning user approves: mint the ticket's nonce and push it."""
-        doc = await self._owned(qr_id, user)
+        """The scanning user approves: mint the ticket's nonce and push it.
+
+        One step checks that the session is scanned, by this user, and not
+        expired, and moves it; only a refusal reads why.
+        """
+        if not looks_like_id(qr_id):
+            raise NotFound("No such QR session.", code="unknown_session")
+        now = self.clock()
         changes = {
             "state": CONFIRMED,
-            "changed_at": self.clock(),
-            "expires_at": self.clock() + self._settings.qr_step_lifetime,
+            "changed_at": now,
+            "expires_at": now + self._settings.qr_step_lifetime,
             "nonce": secrets.token_urlsafe(16),
         }
-        ok, current = await self._move(qr_id, (SCANNED,), changes)
+        ok, doc = await self._move(
+            qr_id, (SCANNED,), changes, match={"user_id": user.id}, now=now
+        )
         if not ok:
-            self._raise_unless(current, SCANNED)
+            await self._refused(qr_id, doc, SCANNED)
+            raise _not_scanner()
+        assert doc is not None
         self._audit.record(
             "qr_confirmed",
             subject=qr_id,
@@ -366,8 +388,23 @@ class QrService:
         doc = await self.load(qr_id)
         self._raise_unless(doc, SCANNED)
         if doc["user_id"] != user.id:
-            raise Forbidden("Only the user who scanned may answer.", code="not_scanner")
+            raise _not_scanner()
         return doc
+
+    async def _refused(
+        self, qr_id: str, doc: dict[str, Any] | None, wanted: str
+    ) -> None:
+        """After a refused move: raise why, unless the state was the wanted one.
+
+        A live session past its time is expired on the way, as load does.
+        """
+        if (
+            doc is not None
+            and doc["state"] in LIVE
+            and self.clock() >= doc["expires_at"]
+        ):
+            doc = await self.expire(qr_id) or doc
+        self._raise_unless(doc, wanted)
 
     async def _move(
         self,
@@ -376,11 +413,20 @@ class QrService:
         changes: dict[str, Any],
         *,
         ttl: float | None = None,
+        match: dict[str, Any] | None = None,
+        now: float | None = None,
     ) -> tuple[bool, dict[str, Any] | None]:
+        """Transition; with now, only a session that has not expired by then."""
         if ttl is None and "expires_at" in changes:
             ttl = changes["expires_at"] - self.clock() + GRACE
         moved = await self._broker.transition(
-            key(qr_id), allowed=allowed, changes=changes, channel=key(qr_id), ttl=ttl
+            key(qr_id),
+            allowed=allowed,
+            changes=changes,
+            channel=key(qr_id),
+            ttl=ttl,
+            match=match,
+            alive_at=now,
         )
         if moved[0]:
             # Let a watcher on this node send its frame before we go on to audit
@@ -407,6 +453,10 @@ class QrService:
         raise Conflict(f"The QR session is {state}.", code="wrong_state")
 
 
+def _not_scanner() -> Forbidden:
+    return Forbidden("Only the user who scanned may answer.", code="not_scanner")
+
+
 class _Latch:
     """A listener that wakes one waiter on the next message (or resync)."""
 
@@ -424,4 +474,4 @@ class _Latch:
 
 
 def _dump(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    return jsontext.dumps(doc)

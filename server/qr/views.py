@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from server import jsontext
 from server.auth.service import User
 from server.auth.web import phone_user, start_web_session
 from server.errors import BadRequest
@@ -46,7 +47,7 @@ async def create_session(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     ws_base = settings.base_url.replace("http", "ws", 1)
     qr_id = created.qr_id
-    return web.json_response(
+    return jsontext.response(
         {
             "id": qr_id,
             "qr_url": qr_url(request, qr_id),
@@ -86,7 +87,7 @@ async def watch_session(request: web.Request) -> web.Response:
     if wait > 0:
         await request.app[LIMITS].hit("longpoll", client_ip(request))
     doc = await service.wait_for_change(qr_id, since=since, wait=wait)
-    return web.json_response(service.frame(doc, with_ticket=True))
+    return jsontext.response(service.frame(doc, with_ticket=True))
 
 
 async def session_image(request: web.Request) -> web.Response:
@@ -126,7 +127,7 @@ async def redeem_session(request: web.Request) -> web.Response:
     user = await request.app[AUTH].get_user(user_id)
     if user is None:
         raise BadRequest("The account no longer exists.", code="unknown_user")
-    response = web.json_response(
+    response = jsontext.response(
         {"ok": True, "user": {"name": user.name}, "next": "/declare/"}
     )
     await start_web_session(request, response, user)
@@ -152,18 +153,18 @@ async def _phone_step(request: web.Request) -> tuple[str, User, dict[str, str]]:
 async def scan(request: web.Request) -> web.Response:
     """POST /api/app/qr/{id}/scan: claim the session; details for the confirm screen."""
     qr_id, user, caller = await _phone_step(request)
-    return web.json_response(await request.app[QR].scan(qr_id, user, **caller))
+    return jsontext.response(await request.app[QR].scan(qr_id, user, **caller))
 
 
 async def confirm(request: web.Request) -> web.Response:
     """POST /api/app/qr/{id}/confirm: approve the login on the PC."""
     qr_id, user, caller = await _phone_step(request)
     await request.app[QR].confirm(qr_id, user, **caller)
-    return web.json_response({"ok": True, "state": "confirmed"})
+    return jsontext.response({"ok": True, "state": "confirmed"})
 
 
 async def cancel(request: web.Request) -> web.Response:
     """POST /api/app/qr/{id}/cancel: decline the login on the PC."""
     qr_id, user, caller = await _phone_step(request)
     await request.app[QR].cancel(qr_id, user, **caller)
-    return web.json_response({"ok": True, "state": "cancelled"})
+    return jsontext.response({"ok": True, "state": "cancelled"})

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import deque
 from typing import Any
 
 from aiohttp import web
 
+from server import jsontext
 from server.background import spawn
 from server.ws.protocol import CLOSE_REASONS, CLOSE_SLOW
 
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 class Connection:
     """Send frames in order, drop the socket when it cannot keep up."""
 
-    __slots__ = ("ws", "peer", "_queue", "_limit", "_drain", "_close_after", "_closing")
+    __slots__ = ("_close_after", "_closing", "_drain", "_limit", "_queue", "peer", "ws")
 
     def __init__(self, ws: web.WebSocketResponse, *, limit: int, peer: str) -> None:
         self.ws = ws
@@ -48,7 +48,7 @@ class Connection:
             log.error("dropping slow WebSocket client %s", self.peer)
             self.close(CLOSE_SLOW)
             return
-        self._queue.append(json.dumps(frame, separators=(",", ":"), ensure_ascii=False))
+        self._queue.append(jsontext.dumps(frame))
         if then_close is not None:
             self._close_after = then_close
         if self._drain is None:

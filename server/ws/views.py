@@ -7,12 +7,12 @@ session's channel, then read the snapshot, then forward only newer versions.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from server import jsontext
 from server.background import spawn
 from server.errors import AppError, Forbidden
 from server.http import client_ip, is_allowed_origin
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 class Watch:
     """The state one socket keeps while it watches a session."""
 
-    __slots__ = ("conn", "service", "qr_id", "version", "timer", "loop")
+    __slots__ = ("conn", "loop", "qr_id", "service", "timer", "version")
 
     def __init__(
         self, conn: Connection, service: QrService, qr_id: str, version: int
@@ -44,7 +44,7 @@ class Watch:
         if data is None:
             spawn(self.refresh(), name="ws-refresh")
             return
-        self.show(json.loads(data))
+        self.show(jsontext.loads(data))
 
     async def refresh(self) -> None:
         """Re-read the snapshot (after a resubscribe, or on request)."""
