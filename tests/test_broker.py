@@ -63,6 +63,15 @@ async def test_set_members_expire_one_by_one(broker: Broker) -> None:
     assert await broker.members("t:sessions") == {"new"}
 
 
+async def test_a_member_and_its_value_are_stored_together(broker: Broker) -> None:
+    await broker.add_member("t:index", "s1", ttl=0.3, put=("t:s1", "record"))
+    assert await broker.get("t:s1") == "record"
+    assert await broker.members("t:index") == {"s1"}
+    await asyncio.sleep(0.4)
+    assert await broker.get("t:s1") is None
+    assert await broker.members("t:index") == set()
+
+
 async def test_transition_is_compare_and_set_and_publishes(broker: Broker) -> None:
     hub = Hub(broker)
     seen: list[str | None] = []

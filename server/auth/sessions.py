@@ -71,10 +71,12 @@ class Sessions:
             "ip": ip,
             "user_agent": user_agent[:256],
         }
-        await self._broker.put(
-            store.session_key(token_hash), jsontext.dumps(record), ttl
+        await self._broker.add_member(
+            store.user_sessions_key(user.id),
+            token_hash,
+            ttl,
+            put=(store.session_key(token_hash), jsontext.dumps(record)),
         )
-        await self._broker.add_member(store.user_sessions_key(user.id), token_hash, ttl)
         return token
 
     async def resolve(

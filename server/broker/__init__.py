@@ -64,11 +64,15 @@ class Broker(abc.ABC):
         """Add one to the counter at key (created with ttl) and return it."""
 
     @abc.abstractmethod
-    async def add_member(self, key: str, member: str, ttl: float) -> None:
+    async def add_member(
+        self, key: str, member: str, ttl: float, *, put: tuple[str, str] | None = None
+    ) -> None:
         """Add member to the set at key for ttl seconds.
 
         Each member expires on its own (and the set with its last member), so a set
-        of a user's sessions never keeps the hashes of sessions long gone.
+        of a user's sessions never keeps the hashes of sessions long gone. With
+        put=(key, value), also store value at that key for ttl, in the same step:
+        a session and its entry in the user's set are made together.
         """
 
     @abc.abstractmethod

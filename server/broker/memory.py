@@ -109,8 +109,12 @@ class MemoryBroker(Broker):
             del current[member]
         return current
 
-    async def add_member(self, key: str, member: str, ttl: float) -> None:
+    async def add_member(
+        self, key: str, member: str, ttl: float, *, put: tuple[str, str] | None = None
+    ) -> None:
         """Add to a set; the member expires after ttl, the set with its last member."""
+        if put is not None:
+            await self.put(*put, ttl)
         members = self._member_map(key)
         members[member] = self._clock() + ttl
         self._data[key] = (members, max(members.values()))

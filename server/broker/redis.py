@@ -70,7 +70,8 @@ return {1, out}
 
 # KEYS[1]: a sorted set scored by expiry. ARGV[1]: member. ARGV[2]: TTL in ms.
 # ARGV[3]: now, in ms. Drops expired members, adds this one, and raises the key's
-# TTL to at least ARGV[2]. Returns nothing.
+# TTL to at least ARGV[2]. With KEYS[2], also sets it to ARGV[4] for the same TTL.
+# Returns nothing.
 ADD_MEMBER = """
 local expires = tonumber(ARGV[3]) + tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
@@ -78,6 +79,7 @@ redis.call('ZADD', KEYS[1], expires, ARGV[1])
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
+if KEYS[2] then redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[2]) end
 """
 
 # KEYS[1]: the counter. ARGV[1]: TTL in milliseconds, set when the counter is new.
@@ -176,7 +178,9 @@ class RedisBroker(Broker):
     async def _read_forever(self, pubsub: PubSub) -> None:
         while True:
             try:
-                message = await pubsub.get_message(timeout=1.0)
+                # Block without a timeout: a timeout arms and cancels a timer for
+                # every message. The probe's own messages keep the socket busy.
+                message = await pubsub.get_message(timeout=None)
             except (RedisError, OSError) as err:
                 log.error("subscription connection failed: %s", err)
                 await asyncio.sleep(PROBE_INTERVAL)
@@ -251,11 +255,17 @@ class RedisBroker(Broker):
         ms = max(1, int(ttl * 1000))
         return int(await self._call(lambda: self._incr(keys=[key], args=[ms])))
 
-    async def add_member(self, key: str, member: str, ttl: float) -> None:
-        """ZADD scored by expiry, dropping expired members on the way."""
+    async def add_member(
+        self, key: str, member: str, ttl: float, *, put: tuple[str, str] | None = None
+    ) -> None:
+        """ZADD scored by expiry, dropping expired members on the way (and SET)."""
         ms = max(1, int(ttl * 1000))
         now = int(time.time() * 1000)
-        await self._call(lambda: self._add_member(keys=[key], args=[member, ms, now]))
+        keys, args = [key], [member, ms, now]
+        if put is not None:
+            keys.append(put[0])
+            args.append(put[1])
+        await self._call(lambda: self._add_member(keys=keys, args=args))
 
     async def remove_member(self, key: str, member: str) -> None:
         """ZREM."""
