@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -28,7 +28,6 @@ from server.declarations.service import Declarations
 from server.declarations.storage import LocalStorage
 from server.delivery import Delivery
 from server.errors import error_middleware
-from server.http import check_origin
 from server.keys import (
     AUDIT,
     AUTH,
@@ -61,33 +60,20 @@ from server.zone import routes as zone_routes
 from server.zone.service import Zone
 
 ROOT = Path(__file__).resolve().parent.parent
-UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _MIGRATE = web.AppKey("migrate", bool)
 
 
-@web.middleware
-async def origin_middleware(
-    request: web.Request, handler: Handler
-) -> web.StreamResponse:
-    """Writes from a foreign Origin are refused: CSRF needs the browser's Origin."""
-    if request.method in UNSAFE:
-        check_origin(request, required=False)
-    return await handler(request)
-
-
-@web.middleware
-async def security_headers(
-    request: web.Request, handler: Handler
-) -> web.StreamResponse:
-    """Headers every page gets: no framing, no sniffing, no referrer leaks."""
-    response = await handler(request)
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Headers every response gets (on_response_prepare): no framing, no sniffing,
+    no referrer leaks. A signal rather than a middleware, so a long-running handler
+    keeps no frame of it alive. A WebSocket's 101 has no content to protect, and its
+    headers live as long as the socket (0.4 KiB more per waiting page)."""
+    if isinstance(response, web.WebSocketResponse):
+        return
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    return response
 
 
 async def backends(app: web.Application) -> AsyncIterator[None]:
@@ -174,18 +160,14 @@ def create_app(
     """Build the application; nothing connects until it starts."""
     settings.check_production()
     app = web.Application(
-        middlewares=[
-            error_middleware,
-            security_headers,
-            origin_middleware,
-            csrf_middleware,
-        ],
+        middlewares=[error_middleware, csrf_middleware],
         client_max_size=64 * 1024,
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[_MIGRATE] = settings.is_development if migrate is None else migrate
     app[SOCKETS] = weakref.WeakSet()
+    app.on_response_prepare.append(security_headers)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(ROOT / "templates"),

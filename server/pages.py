@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from server.auth.csrf import csrf_token
+from server.auth.csrf import csrf_token, send_csrf_cookie
 from server.keys import SETTINGS
 
 
@@ -21,4 +21,6 @@ def render(
         "development": request.app[SETTINGS].is_development,
         **context,
     }
-    return aiohttp_jinja2.render_template(template, request, full, status=status)
+    response = aiohttp_jinja2.render_template(template, request, full, status=status)
+    send_csrf_cookie(request, response)
+    return response

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from server.auth.web import COOKIE as SESSION_COOKIE
 from server.errors import Forbidden
+from server.http import check_origin
 from server.keys import SETTINGS
 
 CSRF_COOKIE = "qrl_csrf"
@@ -53,22 +54,45 @@ def csrf_token(request: web.Request) -> str:
 
 
 @web.middleware
-async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Check the token on cookie-authenticated writes; hand out a token to pages."""
+def csrf_middleware(
+    request: web.Request, handler: Handler
+) -> Awaitable[web.StreamResponse]:
+    """Refuse cross-site writes: a foreign Origin, or a missing or wrong token.
+
+    It checks before the handler and has nothing to do after, so it hands back the
+    handler's awaitable rather than awaiting it: no frame of it stays alive while
+    a handler runs (a watching socket's runs for minutes). The token cookie is set
+    set by the page or login that mints it (send_csrf_cookie).
+    """
+    if request.method in UNSAFE:
+        check_origin(request, required=False)
     cookie = request.cookies.get(CSRF_COOKIE, "")
     if 20 <= len(cookie) <= 64:
         request[CSRF_TOKEN] = cookie
-
     if needs_token(request):
         sent = request.headers.get(CSRF_HEADER, "")
         if not sent and request.content_type in FORMS:
-            sent = str((await request.post()).get(CSRF_FIELD, ""))
-        if not cookie or not hmac.compare_digest(sent.encode(), cookie.encode()):
-            raise Forbidden("页面已过期，请刷新后重试。", code="bad_csrf")
+            return _check_form_then(request, handler, cookie)
+        _check(sent, cookie)
+    return handler(request)
 
-    response = await handler(request)
+
+async def _check_form_then(
+    request: web.Request, handler: Handler, cookie: str
+) -> web.StreamResponse:
+    _check(str((await request.post()).get(CSRF_FIELD, "")), cookie)
+    return await handler(request)
+
+
+def _check(sent: str, cookie: str) -> None:
+    if not cookie or not hmac.compare_digest(sent.encode(), cookie.encode()):
+        raise Forbidden("页面已过期，请刷新后重试。", code="bad_csrf")
+
+
+def send_csrf_cookie(request: web.Request, response: web.StreamResponse) -> None:
+    """Give the browser the token this request minted (pages and new sessions)."""
     token = request.get(CSRF_TOKEN, "")
-    if token and token != cookie and not response.prepared:
+    if token and token != request.cookies.get(CSRF_COOKIE, ""):
         response.set_cookie(
             CSRF_COOKIE,
             token,
@@ -78,4 +102,3 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
             secure=not request.app[SETTINGS].is_development,
             max_age=7 * 86400,
         )
-    return response

@@ -69,9 +69,10 @@ async def start_web_session(
         user, "web", ip=client_ip(request), user_agent=user_agent(request)
     )
     set_session_cookie(response, request, token)
-    from server.auth.csrf import csrf_token  # csrf imports this module
+    from server.auth.csrf import csrf_token, send_csrf_cookie  # csrf imports us
 
     csrf_token(request)  # a browser with a session needs a CSRF token
+    send_csrf_cookie(request, response)
 
 
 def user_json(user: User) -> dict[str, object]:

@@ -102,7 +102,8 @@ class Broker(abc.ABC):
         alive_at, merge changes, add one to "version", optionally reset the TTL,
         publish the new document on channel and return (True, new). Otherwise
         change nothing and return (False, current), current being None when the
-        key is missing.
+        key is missing. This node's listeners may hear a new document twice (at
+        once, and when the publish comes back); its version tells them apart.
         """
 
     @abc.abstractmethod

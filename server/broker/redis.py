@@ -299,6 +299,11 @@ class RedisBroker(Broker):
             "" if alive_at is None else repr(alive_at),
         ]
         ok, raw = await self._call(lambda: self._transition(keys=[key], args=args))
+        if ok:
+            # Listeners on this node hear it now rather than after the round trip
+            # through the subscription; the echo that follows carries the same
+            # version, which listeners of a transition's channel ignore.
+            self.on_message(channel, raw)
         return bool(ok), (jsontext.loads(raw) if raw else None)
 
     async def publish(self, channel: str, data: str) -> None:

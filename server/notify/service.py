@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 PAGE = 50
 BATCH = 200  # rows per INSERT when many notifications wait at once
-LINGER = 0.05  # seconds notify_soon's rows wait for company before the write
+LINGER = 0.25  # seconds notify_soon's rows wait for company before the write
 
 
 def as_json(row: RowMapping) -> dict[str, Any]:
