@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 import redis.asyncio as redis
 from limits.aio.storage import RedisStorage, Storage
 from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 from server import jsontext
 from server.broker import Broker
@@ -132,6 +132,7 @@ class RedisBroker(Broker):
         self._channels: set[str] = set()
         self._waiting: dict[str, asyncio.Future[None]] = {}
         self._pubsub: PubSub | None = None
+        self._confirmed_on: PubSub | None = None  # whose control channel is confirmed
         self._reader: asyncio.Task[None] | None = None
         self._prober: asyncio.Task[None] | None = None
         self._last_probe = time.monotonic()
@@ -194,9 +195,30 @@ class RedisBroker(Broker):
                 else:
                     self.on_message(channel.removeprefix(self._ns), message["data"])
             elif kind == "subscribe":
+                if channel == self._control:
+                    self._control_confirmed(pubsub)
+                    continue
                 waiter = self._waiting.pop(channel.removeprefix(self._ns), None)
                 if waiter is not None and not waiter.done():
                     waiter.set_result(None)
+
+    def _control_confirmed(self, pubsub: PubSub) -> None:
+        """The control channel is subscribed once per connection: a second
+        confirmation means redis-py reconnected and subscribed again by itself.
+
+        Messages published while the connection was down are lost, so listeners
+        are told to re-read, as after a subscription this broker rebuilt.
+        """
+        if pubsub is not self._confirmed_on:
+            self._confirmed_on = pubsub
+            return
+        log.error(
+            "subscription reconnected; %d channels may have missed messages",
+            len(self._channels),
+        )
+        self._last_probe = time.monotonic()
+        self.resubscriptions += 1
+        self.on_resync()
 
     async def _probe_forever(self) -> None:
         while True:
