@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 import pytest
@@ -142,3 +143,37 @@ async def test_many_watchers_of_one_session_all_get_the_push(
     assert {f["state"] for f in frames} == {"scanned"}
     for ws in sockets:
         await ws.close()
+
+
+async def test_data_after_close_does_not_rearm_the_heartbeat(
+    client: TestClient,
+) -> None:
+    """A closed socket keeps no timer, whatever arrives after the close.
+
+    aiohttp re-arms the heartbeat on every chunk received, including the peer's
+    answer to our close; the timer then held each finished socket, its request
+    and its buffers for the heartbeat interval and the pong timeout (about 40 s
+    of logins, hundreds of megabytes under load). The page's late answer is
+    replayed here through the hook aiohttp's protocol calls on each chunk.
+    """
+    session = await new_session(client)
+    ws = await watch(client, session)
+    await next_frame(ws)
+    (server_ws,) = client.app[SOCKETS]
+    closing = asyncio.ensure_future(server_ws.close(code=1000))
+    await asyncio.sleep(0.05)
+    assert server_ws.closed and server_ws._heartbeat_cb is None
+
+    server_ws._on_data_received()  # the page's close frame, arriving now
+    await asyncio.sleep(0.05)
+    assert server_ws._heartbeat_cb is None
+    await ws.close()
+    await closing
+    del server_ws
+
+    for _ in range(50):
+        await asyncio.sleep(0.02)
+        gc.collect()
+        if not client.app[SOCKETS]:
+            break
+    assert len(client.app[SOCKETS]) == 0

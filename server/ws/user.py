@@ -16,12 +16,12 @@ from aiohttp import WSMsgType, web
 
 from server.auth.web import COOKIE
 from server.background import spawn
-from server.errors import AppError, Forbidden
-from server.http import client_ip, is_allowed_origin
-from server.keys import AUTH, HUB, NOTIFY, SETTINGS, SOCKETS
+from server.errors import AppError
+from server.keys import AUTH, HUB, NOTIFY, SETTINGS
 from server.notify.store import channel
 from server.ws import protocol
 from server.ws.connection import Connection
+from server.ws.socket import open_socket
 
 log = logging.getLogger(__name__)
 
@@ -147,22 +147,7 @@ async def _answer(request: web.Request, feed: Feed, text: str) -> None:
 
 async def user_socket(request: web.Request) -> web.WebSocketResponse:
     """GET /ws: the authenticated notification stream."""
-    if not is_allowed_origin(request):
-        log.warning(
-            "foreign Origin %r from %s",
-            request.headers.get("Origin"),
-            client_ip(request),
-        )
-        raise Forbidden("This socket was opened from another site.", code="bad_origin")
-    settings = request.app[SETTINGS]
-    ws = web.WebSocketResponse(
-        heartbeat=settings.ws_heartbeat,
-        compress=False,
-        max_msg_size=settings.ws_max_frame * 16,
-    )
-    await ws.prepare(request)
-    request.app[SOCKETS].add(ws)
-    conn = Connection(ws, limit=settings.ws_send_queue, peer=client_ip(request))
+    ws, conn = await open_socket(request)
     who = await _authenticate(request, ws, conn)
     if who is None:
         await conn.wait_sent()

@@ -14,12 +14,12 @@ from aiohttp import WSMsgType, web
 
 from server import jsontext
 from server.background import spawn
-from server.errors import AppError, Forbidden
-from server.http import client_ip, is_allowed_origin
+from server.errors import AppError
 from server.keys import HUB, QR, SETTINGS, SOCKETS
 from server.qr.service import TERMINAL, QrService, key
 from server.ws import protocol
 from server.ws.connection import Connection
+from server.ws.socket import open_socket
 
 log = logging.getLogger(__name__)
 
@@ -147,23 +147,9 @@ def _answer(conn: Connection, watch: Watch, text: str, max_size: int) -> None:
 
 async def watch_qr(request: web.Request) -> web.WebSocketResponse:
     """GET /ws/qr/{id}: push every state change of one session to its page."""
-    if not is_allowed_origin(request):
-        log.warning(
-            "foreign Origin %r from %s",
-            request.headers.get("Origin"),
-            client_ip(request),
-        )
-        raise Forbidden("This socket was opened from another site.", code="bad_origin")
     settings = request.app[SETTINGS]
     qr_id = request.match_info["qr_id"]
-    ws = web.WebSocketResponse(
-        heartbeat=settings.ws_heartbeat,
-        compress=False,
-        max_msg_size=settings.ws_max_frame * 16,
-    )
-    await ws.prepare(request)
-    request.app[SOCKETS].add(ws)
-    conn = Connection(ws, limit=settings.ws_send_queue, peer=client_ip(request))
+    ws, conn = await open_socket(request)
 
     seen = await _authenticate(ws, conn, request, qr_id)
     if seen is None:
