@@ -209,9 +209,12 @@ async def test_only_the_scanning_user_may_answer(client: TestClient) -> None:
 
 
 async def test_logged_out_app_token_stops_working(client: TestClient) -> None:
-    """Security property 4: the token is checked on every call, so revoking bites."""
+    """Security property 4: the token is checked on every call, so revoking bites,
+    also when this node has just used it (and keeps a copy of it)."""
     await make_user(client)
     auth = await phone_login(client)
+    used = await new_session(client)
+    assert (await phone(client, "scan", used["id"], auth)).status == 200
     assert (await client.post("/api/app/logout", headers=auth)).status == 200
     session = await new_session(client)
     response = await phone(client, "scan", session["id"], auth)
