@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -12,7 +13,7 @@ import redis.asyncio as redis
 
 from server.broker import Broker, create_broker
 from server.broker.hub import Hub
-from server.broker.redis import PROBE_INTERVAL, RedisBroker
+from server.broker.redis import PROBE_INTERVAL, RedisBroker, stop
 from tests.conftest import REDIS_URL, FakeClock, clean_redis
 
 
@@ -230,3 +231,18 @@ async def test_broker_down_is_unavailable_not_a_crash() -> None:
     with pytest.raises(Unavailable):
         await broker.ping()
     await broker.close()
+
+
+async def test_stopping_a_task_asks_again_when_a_cancellation_is_swallowed() -> None:
+    """Closing never hangs on a background task that caught one cancellation."""
+
+    async def stubborn() -> None:
+        for _ in range(2):
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(30)
+
+    task = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)
+    async with asyncio.timeout(10):
+        await stop(task)
+    assert task.done()

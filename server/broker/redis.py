@@ -30,6 +30,9 @@ T = TypeVar("T")
 
 PROBE_INTERVAL = 2.0
 PROBE_MISSES = 3
+STOP_PATIENCE = (
+    1.0  # seconds a task or connection gets to stop before it is asked again
+)
 COMMANDS_IN_FLIGHT = 64  # per process; a burst beyond waits for a turn
 
 # KEYS[1]: the document's key.
@@ -91,6 +94,20 @@ return n
 """
 
 
+async def stop(task: asyncio.Task[Any] | None) -> None:
+    """Cancel task and wait until it has ended.
+
+    A cancellation can be swallowed on its way through redis-py (its connection
+    and pool code catches CancelledError in places to clean up), which leaves a
+    plain ``await task`` waiting forever; so the task is asked again until it ends.
+    """
+    while task is not None and not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=STOP_PATIENCE)
+    if task is not None and not task.cancelled() and task.exception() is not None:
+        log.error("background task failed", exc_info=task.exception())
+
+
 class RedisBroker(Broker):
     """One command pool and one subscription connection per process.
 
@@ -137,6 +154,7 @@ class RedisBroker(Broker):
         self._prober: asyncio.Task[None] | None = None
         self._last_probe = time.monotonic()
         self.resubscriptions = 0
+        self._closing = False
 
     async def _call(self, work: Callable[[], Awaitable[T]]) -> T:
         """Run one command; connection trouble (after retries) becomes Unavailable."""
@@ -154,14 +172,13 @@ class RedisBroker(Broker):
 
     async def close(self) -> None:
         """Stop the tasks and close both connections."""
+        self._closing = True
         for task in (self._prober, self._reader):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await stop(task)
         if self._pubsub is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await self._pubsub.aclose()
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                async with asyncio.timeout(STOP_PATIENCE):
+                    await self._pubsub.aclose()
         await self._client.aclose()
         await self._client.connection_pool.disconnect()
 
@@ -221,7 +238,7 @@ class RedisBroker(Broker):
         self.on_resync()
 
     async def _probe_forever(self) -> None:
-        while True:
+        while not self._closing:
             await asyncio.sleep(PROBE_INTERVAL)
             with contextlib.suppress(Unavailable):
                 await self._call(lambda: self._client.publish(self._control, "probe"))
@@ -234,13 +251,11 @@ class RedisBroker(Broker):
             "subscription is silent; resubscribing %d channels", len(self._channels)
         )
         old_reader, old_pubsub = self._reader, self._pubsub
-        if old_reader is not None:
-            old_reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await old_reader
+        await stop(old_reader)
         if old_pubsub is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await old_pubsub.aclose()
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                async with asyncio.timeout(STOP_PATIENCE):
+                    await old_pubsub.aclose()
         try:
             await self._open_subscription()
         except (RedisError, OSError) as err:
