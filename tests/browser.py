@@ -32,8 +32,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-# Screenshots come from one backend run only, so the committed files stay stable.
+ROOT = Path(__file__).resolve().parent.parent
+# Every run takes its screenshots into var/screenshots (not tracked: each QR code is
+# new, so the images change every time); QRLOGIN_SCREENSHOTS=docs/screenshots
+# refreshes the committed ones the README shows. One backend's run takes them.
+SCREENSHOTS = ROOT / os.environ.get("QRLOGIN_SCREENSHOTS", "var/screenshots")
 SCREENSHOT_BACKEND = "memory"
 TIMEOUT_MS = 10_000
 PC_VIEWPORT = {"width": 1280, "height": 800}
@@ -130,7 +133,7 @@ async def mobile(
 
 
 class Screenshots:
-    """Saves screenshots under docs/screenshots/ with stable names."""
+    """Saves screenshots under SCREENSHOTS with stable names."""
 
     def __init__(self, backend: str) -> None:
         self.enabled = backend == SCREENSHOT_BACKEND

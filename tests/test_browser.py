@@ -2,7 +2,7 @@
 
 The phone is the app API driven from the test (or, for the H5 confirm page, a second
 browser context with a phone viewport); the PC is a Chromium page. Screenshots of each
-state go to docs/screenshots/ (from the memory backend's run; see tests/browser.py).
+state go to var/screenshots/ (from the memory backend's run; see tests/browser.py).
 """
 
 from __future__ import annotations
