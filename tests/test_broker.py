@@ -171,6 +171,21 @@ def test_memory_broker_sweeps_expired_keys() -> None:
     assert broker.sweep() == 1 and len(broker) == 1
 
 
+def test_memory_broker_sweeps_expired_set_members() -> None:
+    """A user's set of sessions drops the ended ones even if nobody lists it."""
+    from server.broker.memory import MemoryBroker
+
+    clock = FakeClock()
+    broker = MemoryBroker(clock=clock)
+    for number in range(100):
+        asyncio.run(broker.add_member("t:set", f"old{number}", ttl=10))
+    asyncio.run(broker.add_member("t:set", "new", ttl=100))
+    clock.advance(11)
+    assert broker.sweep() == 0
+    # members() prunes as it reads, so look at what the broker holds
+    assert set(broker._data["t:set"][0]) == {"new"}
+
+
 async def test_dead_subscription_is_detected_and_rebuilt() -> None:
     """A subscription Redis dropped (PING still fine) is noticed by the probe."""
     await clean_redis()

@@ -53,9 +53,15 @@ class MemoryBroker(Broker):
         return entry[0]
 
     def sweep(self) -> int:
-        """Drop every expired key now; returns how many went."""
+        """Drop every expired key and set member now; returns how many keys went."""
         now = self._clock()
-        dead = [key for key, (_, expires) in self._data.items() if expires <= now]
+        dead = []
+        for key, (value, expires) in self._data.items():
+            if expires <= now:
+                dead.append(key)
+            elif isinstance(value, dict):
+                for member in [m for m, until in value.items() if until <= now]:
+                    del value[member]
         for key in dead:
             del self._data[key]
         return len(dead)
@@ -115,9 +121,16 @@ class MemoryBroker(Broker):
         """Add to a set; the member expires after ttl, the set with its last member."""
         if put is not None:
             await self.put(*put, ttl)
-        members = self._member_map(key)
-        members[member] = self._clock() + ttl
-        self._data[key] = (members, max(members.values()))
+        # Expired members are left to the sweep and to members(): pruning here
+        # would cost a pass over the set on every login.
+        now = self._clock()
+        expires = now + ttl
+        entry = self._data.get(key)
+        if entry is not None and isinstance(entry[0], dict) and entry[1] > now:
+            entry[0][member] = expires
+            self._data[key] = (entry[0], max(entry[1], expires))
+        else:
+            self._data[key] = ({member: expires}, expires)
 
     async def remove_member(self, key: str, member: str) -> None:
         """Remove from a set."""
