@@ -34,9 +34,9 @@ CHROMIUM_ARGS = [
 ]
 ROOT = Path(__file__).resolve().parent.parent
 # Every run takes its screenshots into var/screenshots (not tracked: each QR code is
-# new, so the images change every time); QRLOGIN_SCREENSHOTS=docs/screenshots
+# new, so the images change every time); SCREENSHOTS_DIR=docs/screenshots
 # refreshes the committed ones the README shows. One backend's run takes them.
-SCREENSHOTS = ROOT / os.environ.get("QRLOGIN_SCREENSHOTS", "var/screenshots")
+SCREENSHOTS = ROOT / os.environ.get("SCREENSHOTS_DIR", "var/screenshots")
 SCREENSHOT_BACKEND = "memory"
 TIMEOUT_MS = 10_000
 PC_VIEWPORT = {"width": 1280, "height": 800}
