@@ -261,3 +261,27 @@ async def test_stopping_a_task_asks_again_when_a_cancellation_is_swallowed() -> 
     async with asyncio.timeout(10):
         await stop(task)
     assert task.done()
+
+
+async def test_stopping_gives_up_on_a_task_that_never_ends(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A shutdown is not held forever: the task is left behind, with an error."""
+    import server.broker.redis as redis_broker
+
+    monkeypatch.setattr(redis_broker, "STOP_PATIENCE", 0.01)
+    release = asyncio.Event()
+
+    async def deaf() -> None:
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await release.wait()
+
+    task = asyncio.create_task(deaf(), name="deaf")
+    await asyncio.sleep(0)
+    async with asyncio.timeout(10):
+        await stop(task)
+    assert not task.done()
+    assert "background task deaf did not stop" in caplog.text
+    release.set()
+    await task

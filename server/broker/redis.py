@@ -30,9 +30,10 @@ T = TypeVar("T")
 
 PROBE_INTERVAL = 2.0
 PROBE_MISSES = 3
-STOP_PATIENCE = (
-    1.0  # seconds a task or connection gets to stop before it is asked again
-)
+# Seconds a task or a connection gets to stop before it is asked again (a task, up
+# to STOP_ASKS times) or left behind.
+STOP_PATIENCE = 1.0
+STOP_ASKS = 5
 COMMANDS_IN_FLIGHT = 64  # per process; a burst beyond waits for a turn
 
 # KEYS[1]: the document's key.
@@ -99,13 +100,29 @@ async def stop(task: asyncio.Task[Any] | None) -> None:
 
     A cancellation can be swallowed on its way through redis-py (its connection
     and pool code catches CancelledError in places to clean up), which leaves a
-    plain ``await task`` waiting forever; so the task is asked again until it ends.
+    plain ``await task`` waiting forever; so the task is asked again, a few times,
+    and then left behind with an error in the log rather than hang the shutdown.
     """
-    while task is not None and not task.done():
+    if task is None:
+        return
+    for _ in range(STOP_ASKS):
+        if task.done():
+            break
         task.cancel()
         await asyncio.wait({task}, timeout=STOP_PATIENCE)
-    if task is not None and not task.cancelled() and task.exception() is not None:
+    if not task.done():
+        log.error("background task %s did not stop", task.get_name())
+        return
+    if not task.cancelled() and task.exception() is not None:
         log.error("background task failed", exc_info=task.exception())
+
+
+async def close_pubsub(pubsub: PubSub | None) -> None:
+    """Close a subscription connection, giving up on it after STOP_PATIENCE."""
+    if pubsub is not None:
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            async with asyncio.timeout(STOP_PATIENCE):
+                await pubsub.aclose()
 
 
 class RedisBroker(Broker):
@@ -175,10 +192,7 @@ class RedisBroker(Broker):
         self._closing = True
         for task in (self._prober, self._reader):
             await stop(task)
-        if self._pubsub is not None:
-            with contextlib.suppress(RedisError, OSError, TimeoutError):
-                async with asyncio.timeout(STOP_PATIENCE):
-                    await self._pubsub.aclose()
+        await close_pubsub(self._pubsub)
         await self._client.aclose()
         await self._client.connection_pool.disconnect()
 
@@ -252,10 +266,7 @@ class RedisBroker(Broker):
         )
         old_reader, old_pubsub = self._reader, self._pubsub
         await stop(old_reader)
-        if old_pubsub is not None:
-            with contextlib.suppress(RedisError, OSError, TimeoutError):
-                async with asyncio.timeout(STOP_PATIENCE):
-                    await old_pubsub.aclose()
+        await close_pubsub(old_pubsub)
         try:
             await self._open_subscription()
         except (RedisError, OSError) as err:
