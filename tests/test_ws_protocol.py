@@ -145,6 +145,51 @@ async def test_many_watchers_of_one_session_all_get_the_push(
         await ws.close()
 
 
+async def test_watchers_of_two_sessions_each_get_their_own_ticket(
+    client: TestClient,
+) -> None:
+    """Pushes reach the watchers of their own session only, and each page's
+    ticket redeems its own session and no other."""
+    await make_user(client)
+    auth = await phone_login(client)
+    sessions = [await new_session(client) for _ in range(2)]
+    sockets = {s["id"]: [await watch(client, s) for _ in range(3)] for s in sessions}
+    for ws in (ws for group in sockets.values() for ws in group):
+        await next_frame(ws)
+    for session in sessions:
+        await phone(client, "scan", session["id"], auth)
+    for session in sessions:
+        await phone(client, "confirm", session["id"], auth)
+    tickets = {}
+    for session in sessions:
+        group = sockets[session["id"]]
+        scanned = await asyncio.gather(*(next_frame(ws) for ws in group))
+        confirmed = await asyncio.gather(*(next_frame(ws) for ws in group))
+        assert {(f["qr"], f["state"]) for f in scanned} == {(session["id"], "scanned")}
+        assert {(f["qr"], f["state"]) for f in confirmed} == {
+            (session["id"], "confirmed")
+        }
+        assert len({f["ticket"] for f in confirmed}) == 1
+        tickets[session["id"]] = confirmed[0]["ticket"]
+
+    first, second = sessions
+    crossed = await client.post(
+        f"/api/qr/sessions/{first['id']}/redeem",
+        json={"ticket": tickets[second["id"]]},
+        headers={"Authorization": f"Bearer {first['watch_token']}"},
+    )
+    assert crossed.status == 401
+    for session in sessions:
+        redeemed = await client.post(
+            f"/api/qr/sessions/{session['id']}/redeem",
+            json={"ticket": tickets[session["id"]]},
+            headers={"Authorization": f"Bearer {session['watch_token']}"},
+        )
+        assert redeemed.status == 200, await redeemed.text()
+    for ws in (ws for group in sockets.values() for ws in group):
+        await ws.close()
+
+
 async def test_data_after_close_does_not_rearm_the_heartbeat(
     client: TestClient,
 ) -> None:
