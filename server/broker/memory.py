@@ -60,8 +60,7 @@ class MemoryBroker(Broker):
             if expires <= now:
                 dead.append(key)
             elif isinstance(value, dict):
-                for member in [m for m, until in value.items() if until <= now]:
-                    del value[member]
+                _prune(value, now)
         for key in dead:
             del self._data[key]
         return len(dead)
@@ -110,9 +109,7 @@ class MemoryBroker(Broker):
         current = self._live(key)
         if not isinstance(current, dict):
             return {}
-        now = self._clock()
-        for member in [m for m, expires in current.items() if expires <= now]:
-            del current[member]
+        _prune(current, self._clock())
         return current
 
     async def add_member(
@@ -123,14 +120,14 @@ class MemoryBroker(Broker):
             await self.put(*put, ttl)
         # Expired members are left to the sweep and to members(): pruning here
         # would cost a pass over the set on every login.
-        now = self._clock()
-        expires = now + ttl
-        entry = self._data.get(key)
-        if entry is not None and isinstance(entry[0], dict) and entry[1] > now:
-            entry[0][member] = expires
-            self._data[key] = (entry[0], max(entry[1], expires))
+        expires = self._clock() + ttl
+        members = self._live(key)
+        if isinstance(members, dict):
+            members[member] = expires
+            expires = max(expires, self._data[key][1])
         else:
-            self._data[key] = ({member: expires}, expires)
+            members = {member: expires}
+        self._data[key] = (members, expires)
 
     async def remove_member(self, key: str, member: str) -> None:
         """Remove from a set."""
@@ -186,3 +183,9 @@ class MemoryBroker(Broker):
 
     def __len__(self) -> int:
         return len(self._data)
+
+
+def _prune(members: dict[str, float], now: float) -> None:
+    """Drop the members of a set whose time has come."""
+    for member in [m for m, expires in members.items() if expires <= now]:
+        del members[member]

@@ -171,7 +171,6 @@ class RedisBroker(Broker):
         self._prober: asyncio.Task[None] | None = None
         self._last_probe = time.monotonic()
         self.resubscriptions = 0
-        self._closing = False
 
     async def _call(self, work: Callable[[], Awaitable[T]]) -> T:
         """Run one command; connection trouble (after retries) becomes Unavailable."""
@@ -189,7 +188,6 @@ class RedisBroker(Broker):
 
     async def close(self) -> None:
         """Stop the tasks and close both connections."""
-        self._closing = True
         for task in (self._prober, self._reader):
             await stop(task)
         await close_pubsub(self._pubsub)
@@ -252,7 +250,7 @@ class RedisBroker(Broker):
         self.on_resync()
 
     async def _probe_forever(self) -> None:
-        while not self._closing:
+        while True:
             await asyncio.sleep(PROBE_INTERVAL)
             with contextlib.suppress(Unavailable):
                 await self._call(lambda: self._client.publish(self._control, "probe"))
@@ -361,14 +359,15 @@ class RedisBroker(Broker):
     async def subscribe(self, channel: str) -> None:
         """SUBSCRIBE and wait for Redis to confirm it, so nothing published after
         this returns can be missed."""
-        if self._pubsub is None:
+        pubsub = self._pubsub
+        if pubsub is None:
             raise Unavailable("The broker subscription is not open.")
         self._channels.add(channel)
         waiter = self._waiting.get(channel)
         if waiter is None:
             waiter = asyncio.get_running_loop().create_future()
             self._waiting[channel] = waiter
-        await self._call(lambda: self._pubsub.subscribe(self._ns + channel))  # type: ignore[union-attr]
+        await self._call(lambda: pubsub.subscribe(self._ns + channel))
         try:
             await asyncio.wait_for(asyncio.shield(waiter), timeout=5)
         except TimeoutError as err:
@@ -377,8 +376,9 @@ class RedisBroker(Broker):
     async def unsubscribe(self, channel: str) -> None:
         """UNSUBSCRIBE."""
         self._channels.discard(channel)
-        if self._pubsub is not None:
-            await self._call(lambda: self._pubsub.unsubscribe(self._ns + channel))  # type: ignore[union-attr]
+        pubsub = self._pubsub
+        if pubsub is not None:
+            await self._call(lambda: pubsub.unsubscribe(self._ns + channel))
 
     def limits_storage(self) -> Storage:
         """The limits library's Redis storage, through redis-py as well."""
