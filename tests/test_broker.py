@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import time
+import tracemalloc
 from collections.abc import AsyncIterator
 
 import pytest
@@ -98,6 +99,25 @@ async def test_transition_is_compare_and_set_and_publishes(broker: Broker) -> No
     await hub.remove("t:doc", seen.append)
 
 
+async def test_text_beyond_ascii_comes_back_as_it_went_in(broker: Broker) -> None:
+    hub = Hub(broker)
+    seen: list[str | None] = []
+    await hub.add("t:doc", seen.append)
+    await broker.put("t:doc", json.dumps({"state": "a", "version": 1}), ttl=5)
+    await broker.put("t:text", "压测用户 ✓", ttl=5)
+    assert await broker.get("t:text") == "压测用户 ✓"
+    assert await broker.take("t:text") == "压测用户 ✓"
+
+    ok, doc = await broker.transition(
+        "t:doc", allowed=("a",), changes={"state": "b", "name": "张*"}, channel="t:doc"
+    )
+    assert ok and doc is not None and doc["name"] == "张*"
+    stored = await broker.get("t:doc")
+    assert stored is not None and json.loads(stored)["name"] == "张*"
+    assert seen and isinstance(seen[0], str) and json.loads(seen[0])["name"] == "张*"
+    await hub.remove("t:doc", seen.append)
+
+
 async def test_concurrent_transitions_have_one_winner(broker: Broker) -> None:
     await broker.put("t:race", json.dumps({"state": "pending", "version": 1}), ttl=5)
     results = await asyncio.gather(
@@ -169,6 +189,35 @@ def test_memory_broker_sweeps_expired_keys() -> None:
     asyncio.run(broker.put("t:b", "1", ttl=100))
     clock.advance(11)
     assert broker.sweep() == 1 and len(broker) == 1
+
+
+def test_memory_broker_keeps_documents_at_their_utf8_size() -> None:
+    """A kept str of Chinese text takes two bytes a character and grows a UTF-8
+    copy once read; orjson's bytes keep a 4 KiB buffer. Neither may be kept."""
+    from server.broker.memory import MemoryBroker
+
+    doc = {"state": "scanned", "version": 1, "user_name": "压*1", "pad": "x" * 300}
+    text = json.dumps(doc, ensure_ascii=False)
+
+    async def keep(broker: MemoryBroker, count: int) -> None:
+        for number in range(count):
+            await broker.put(f"t:doc{number:04d}", text, ttl=60)
+            await broker.transition(
+                f"t:doc{number:04d}", allowed=("scanned",), changes={}, channel="t:c"
+            )
+            kept = await broker.get(f"t:doc{number:04d}")
+            assert kept is not None and json.loads(kept)["user_name"] == "压*1"
+
+    broker = MemoryBroker(clock=time.time)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        asyncio.run(keep(broker, 500))
+        per_doc = (tracemalloc.get_traced_memory()[0] - before) / 500
+    finally:
+        tracemalloc.stop()
+    # what else a key costs: its name, the (value, expiry) tuple, the dict's slot
+    assert per_doc <= len(text.encode()) + 250
 
 
 def test_memory_broker_sweeps_expired_set_members() -> None:

@@ -20,6 +20,11 @@ class MemoryBroker(Broker):
 
     Every method finishes without awaiting anything, so each one is atomic with
     respect to the other coroutines of the process: that is its compare-and-set.
+
+    String values are kept as UTF-8 bytes. A QR document with one Chinese
+    character in it would otherwise be a str of two bytes a character, and grow
+    by a cached UTF-8 copy the first time orjson reads it: 1,010 bytes instead
+    of 344, for every live session and finished one in its grace.
     """
 
     def __init__(self, *, clock: Callable[[], float]) -> None:
@@ -72,8 +77,7 @@ class MemoryBroker(Broker):
 
     async def get(self, key: str) -> str | None:
         """The value at key."""
-        value = self._live(key)
-        return value if isinstance(value, str) else None
+        return _text(self._live(key))
 
     async def put(
         self, key: str, value: str, ttl: float, *, only_new: bool = False
@@ -81,14 +85,14 @@ class MemoryBroker(Broker):
         """Store value with a TTL."""
         if only_new and self._live(key) is not None:
             return False
-        self._data[key] = (value, self._clock() + ttl)
+        self._data[key] = (value.encode(), self._clock() + ttl)
         return True
 
     async def take(self, key: str) -> str | None:
         """Get and delete."""
         value = self._live(key)
         self._data.pop(key, None)
-        return value if isinstance(value, str) else None
+        return _text(value)
 
     async def delete(self, *keys: str) -> None:
         """Remove keys."""
@@ -150,7 +154,7 @@ class MemoryBroker(Broker):
     ) -> tuple[bool, dict[str, Any] | None]:
         """Compare-and-set without an await in between, then publish."""
         raw = self._live(key)
-        if not isinstance(raw, str):
+        if not isinstance(raw, bytes):
             return False, None
         doc = jsontext.loads(raw)
         if doc.get("state") not in allowed:
@@ -163,7 +167,8 @@ class MemoryBroker(Broker):
         doc["version"] = int(doc.get("version", 0)) + 1
         data = jsontext.dumps(doc)
         expires = self._clock() + ttl if ttl is not None else self._data[key][1]
-        self._data[key] = (data, expires)
+        # Encoded from the str: orjson's own bytes keep its 4 KiB buffer.
+        self._data[key] = (data.encode(), expires)
         self.on_message(channel, data)
         return True, doc
 
@@ -183,6 +188,11 @@ class MemoryBroker(Broker):
 
     def __len__(self) -> int:
         return len(self._data)
+
+
+def _text(value: Any) -> str | None:
+    """A stored string as the str the interface speaks; None for anything else."""
+    return value.decode() if isinstance(value, bytes) else None
 
 
 def _prune(members: dict[str, float], now: float) -> None:
