@@ -118,6 +118,22 @@ async def test_text_beyond_ascii_comes_back_as_it_went_in(broker: Broker) -> Non
     await hub.remove("t:doc", seen.append)
 
 
+async def test_publish_many_delivers_each_in_order(broker: Broker) -> None:
+    hub = Hub(broker)
+    heard: list[tuple[str, str | None]] = []
+    for channel in ("t:one", "t:two"):
+        await hub.add(channel, lambda data, c=channel: heard.append((c, data)))
+    await broker.publish_many(
+        [("t:one", "1"), ("t:two", "2"), ("t:one", "3"), ("t:none", "4")]
+    )
+    await broker.publish_many([])
+    for _ in range(50):
+        if len(heard) == 3:
+            break
+        await asyncio.sleep(0.02)
+    assert heard == [("t:one", "1"), ("t:two", "2"), ("t:one", "3")]
+
+
 async def test_concurrent_transitions_have_one_winner(broker: Broker) -> None:
     await broker.put("t:race", json.dumps({"state": "pending", "version": 1}), ttl=5)
     results = await asyncio.gather(

@@ -6,11 +6,13 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from aiohttp import ClientWebSocketResponse
 from aiohttp.test_utils import TestClient
 from sqlalchemy import event
 
-from server.keys import AUTH, ENGINE, NOTIFY
+from server.errors import Unavailable
+from server.keys import AUTH, BROKER, ENGINE, NOTIFY
 from server.ws import protocol
 from tests.helpers import (
     assert_error,
@@ -183,12 +185,24 @@ async def test_a_burst_is_written_together_in_order(client: TestClient) -> None:
     ws, _ = await user_socket(client, auth)
     inserts: list[str] = []
     engine = client.app[ENGINE].sync_engine
+    broker = client.app[BROKER]
+    pushes: list[int] = []  # how many messages each publish carried
 
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if statement.lstrip().upper().startswith("INSERT INTO NOTIFICATIONS"):
             inserts.append(statement)
 
+    async def publish_many(messages: Any, real: Any = broker.publish_many) -> None:
+        pushes.append(len(messages))
+        await real(messages)
+
+    async def publish(channel: str, data: str, real: Any = broker.publish) -> None:
+        if channel.startswith("notify:"):
+            pushes.append(1)
+        await real(channel, data)
+
     event.listen(engine, "before_cursor_execute", count)
+    broker.publish_many, broker.publish = publish_many, publish  # type: ignore[method-assign]
     try:
         notes = await asyncio.gather(
             *(
@@ -198,16 +212,37 @@ async def test_a_burst_is_written_together_in_order(client: TestClient) -> None:
         )
     finally:
         event.remove(engine, "before_cursor_execute", count)
+        del broker.publish_many, broker.publish
 
     assert [n["title"] for n in notes] == [f"#{i}" for i in range(40)]
     ids = [n["id"] for n in notes]
     assert ids == sorted(ids) and len(set(ids)) == 40
     assert len(inserts) <= 2  # the first write alone, the other 39 together
+    assert sum(pushes) == 40 and len(pushes) <= 2  # and pushed as they were written
     pushed = [(await next_json(ws))["notification"]["title"] for _ in range(20)]
     assert pushed == [f"#{i}" for i in range(1, 40, 2)]
     stored = await client.app[NOTIFY].after(alice, 0)
     assert [n["title"] for n in stored] == pushed
     await ws.close()
+
+
+async def test_a_notice_the_broker_cannot_push_is_kept(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice = await make_user(client, "alice")
+    broker = client.app[BROKER]
+
+    async def down(messages: Any) -> None:
+        raise Unavailable("The broker cannot be reached.")
+
+    broker.publish_many = down  # type: ignore[method-assign]
+    try:
+        note = await client.app[NOTIFY].notify(alice, "security", "kept")
+    finally:
+        del broker.publish_many
+    assert note["title"] == "kept"
+    assert [n["id"] for n in await client.app[NOTIFY].after(alice, 0)] == [note["id"]]
+    assert f"notifications {note['id']} stored but not pushed" in caplog.text
 
 
 async def test_a_bad_row_fails_alone(client: TestClient) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from limits.aio.storage import Storage
@@ -109,6 +109,10 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     async def publish(self, channel: str, data: str) -> None:
         """Send data to every node subscribed to channel."""
+
+    @abc.abstractmethod
+    async def publish_many(self, messages: Sequence[tuple[str, str]]) -> None:
+        """Publish each (channel, data) in order, together: one round trip."""
 
     @abc.abstractmethod
     async def subscribe(self, channel: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from limits.aio.storage import MemoryStorage, Storage
@@ -175,6 +175,11 @@ class MemoryBroker(Broker):
     async def publish(self, channel: str, data: str) -> None:
         """Deliver to this process's listeners at once."""
         self.on_message(channel, data)
+
+    async def publish_many(self, messages: Sequence[tuple[str, str]]) -> None:
+        """Deliver each, in order."""
+        for channel, data in messages:
+            self.on_message(channel, data)
 
     async def subscribe(self, channel: str) -> None:
         """Nothing to do: every publish reaches this process."""

@@ -8,7 +8,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as redis
@@ -355,6 +355,20 @@ class RedisBroker(Broker):
     async def publish(self, channel: str, data: str) -> None:
         """PUBLISH."""
         await self._call(lambda: self._client.publish(self._ns + channel, data))
+
+    async def publish_many(self, messages: Sequence[tuple[str, str]]) -> None:
+        """The PUBLISHes in one pipeline: on a loaded node a round trip costs far
+        more than the command in it."""
+        if not messages:
+            return
+
+        async def send() -> None:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for channel, data in messages:
+                    pipe.publish(self._ns + channel, data)
+                await pipe.execute()
+
+        await self._call(send)
 
     async def subscribe(self, channel: str) -> None:
         """SUBSCRIBE and wait for Redis to confirm it, so nothing published after

@@ -128,18 +128,23 @@ class Notifications:
             elif not stored.done():
                 stored.set_exception(err)
             return
-        for (_, stored), row in zip(batch, rows, strict=True):
-            note = as_json(row)
-            await self._publish(note, row["user_id"])
+        notes = [as_json(row) for row in rows]
+        await self._publish([row["user_id"] for row in rows], notes)
+        for (_, stored), note in zip(batch, notes, strict=True):
             if stored is not None and not stored.done():  # the caller may be gone
                 stored.set_result(note)
 
-    async def _publish(self, note: dict[str, Any], user_id: int) -> None:
+    async def _publish(self, user_ids: list[int], notes: list[dict[str, Any]]) -> None:
+        """Push a batch's notices to their users' channels, in one go."""
+        messages = [
+            (store.channel(user_id), json.dumps({"event": "new", "notification": note}))
+            for user_id, note in zip(user_ids, notes, strict=True)
+        ]
         try:
-            event = {"event": "new", "notification": note}
-            await self._broker.publish(store.channel(user_id), json.dumps(event))
+            await self._broker.publish_many(messages)
         except Unavailable:
-            log.error("notification %s stored but not pushed", note["id"])
+            ids = ", ".join(str(note["id"]) for note in notes)
+            log.error("notifications %s stored but not pushed", ids)
 
     async def close(self) -> None:
         """Write everything queued (at shutdown)."""
