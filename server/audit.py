@@ -14,9 +14,11 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from server import jsontext
 from server.tables import audit_events
 
 log = logging.getLogger(__name__)
@@ -68,8 +70,13 @@ class Audit:
                 rows, self._pending = self._pending[:BATCH], self._pending[BATCH:]
                 try:
                     async with self._engine.begin() as conn:
-                        await conn.execute(audit_events.insert(), rows)
-                except (SQLAlchemyError, OSError):
+                        await _insert(conn, rows)
+                except (
+                    SQLAlchemyError,
+                    asyncpg.PostgresError,
+                    asyncpg.InterfaceError,
+                    OSError,
+                ):
                     # Keep the rows for the next flush rather than lose them.
                     self._pending[:0] = rows
                     log.exception("audit write failed; %d rows kept", len(rows))
@@ -93,3 +100,27 @@ class Audit:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
             await self.flush()
+
+
+COLUMNS = ("at", "event", "subject", "user_id", "ip", "user_agent", "data")
+
+
+async def _insert(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """One batch of events into the table.
+
+    PostgreSQL takes it by COPY through asyncpg: a multi-row INSERT of 64 events
+    costs the event loop about 3 ms (SQLAlchemy builds and binds 448 parameters),
+    and a confirm that arrives meanwhile waits for it; COPY costs about 1.8 ms, in
+    shorter slices. A single COPY is atomic, as the INSERT was.
+    """
+    if conn.dialect.name != "postgresql":
+        await conn.execute(audit_events.insert(), rows)
+        return
+    raw = await conn.get_raw_connection()
+    records = [
+        (*(row[column] for column in COLUMNS[:-1]), jsontext.dumps(row["data"]))
+        for row in rows
+    ]
+    await raw.driver_connection.copy_records_to_table(
+        audit_events.name, columns=COLUMNS, records=records
+    )
