@@ -102,6 +102,7 @@ class Audit:
             await self.flush()
 
 
+# The order of each COPY record.
 COLUMNS = ("at", "event", "subject", "user_id", "ip", "user_agent", "data")
 
 
@@ -118,7 +119,15 @@ async def _insert(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
         return
     raw = await conn.get_raw_connection()
     records = [
-        (*(row[column] for column in COLUMNS[:-1]), jsontext.dumps(row["data"]))
+        (
+            row["at"],
+            row["event"],
+            row["subject"],
+            row["user_id"],
+            row["ip"],
+            row["user_agent"],
+            jsontext.dumps(row["data"]),
+        )
         for row in rows
     ]
     await raw.driver_connection.copy_records_to_table(

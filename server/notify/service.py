@@ -128,22 +128,22 @@ class Notifications:
             elif not stored.done():
                 stored.set_exception(err)
             return
-        notes = [as_json(row) for row in rows]
-        await self._publish([row["user_id"] for row in rows], notes)
-        for (_, stored), note in zip(batch, notes, strict=True):
+        pushes = [(row["user_id"], as_json(row)) for row in rows]
+        await self._publish(pushes)
+        for (_, stored), (_, note) in zip(batch, pushes, strict=True):
             if stored is not None and not stored.done():  # the caller may be gone
                 stored.set_result(note)
 
-    async def _publish(self, user_ids: list[int], notes: list[dict[str, Any]]) -> None:
-        """Push a batch's notices to their users' channels, in one go."""
+    async def _publish(self, pushes: list[tuple[int, dict[str, Any]]]) -> None:
+        """Push a batch's notices, each to its user's channel, in one go."""
         messages = [
             (store.channel(user_id), json.dumps({"event": "new", "notification": note}))
-            for user_id, note in zip(user_ids, notes, strict=True)
+            for user_id, note in pushes
         ]
         try:
             await self._broker.publish_many(messages)
         except Unavailable:
-            ids = ", ".join(str(note["id"]) for note in notes)
+            ids = ", ".join(str(note["id"]) for _, note in pushes)
             log.error("notifications %s stored but not pushed", ids)
 
     async def close(self) -> None:
