@@ -5,4 +5,6 @@
 - ``baseline.py``: a bare aiohttp WebSocket server with the same public contract,
   the yardstick every benchmark number is compared with.
 - ``make_users.py``: creates the phone accounts both of them log in with.
+- ``roundtrips.py``: what a Redis round trip costs, alone and pipelined.
+- ``allocstats.py``: the embedded server's allocators before and after many flows.
 """
