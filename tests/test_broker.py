@@ -251,6 +251,58 @@ def test_memory_broker_sweeps_expired_set_members() -> None:
     assert set(broker._data["t:set"][0]) == {"new"}
 
 
+async def test_memory_limiter_does_not_sweep_on_every_hit() -> None:
+    """The library's storage starts a task walking every counter after each hit;
+    the broker's does not (a hit with 50,000 live counters cost 5.8 ms)."""
+    from limits import parse
+    from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+    from server.broker.memory import LimitsStorage
+
+    storage = LimitsStorage()
+    limiter = SlidingWindowCounterRateLimiter(storage)
+    item = parse("3/minute")
+    for number in range(200):
+        assert await limiter.hit(item, "scan", f"user{number}")
+    await asyncio.sleep(0)
+    assert storage.timer is None  # the library's sweep was never scheduled
+    # and the counts are the library's
+    assert await limiter.hit(item, "scan", "user7")
+    assert await limiter.hit(item, "scan", "user7")
+    assert not await limiter.hit(item, "scan", "user7")
+
+
+async def test_memory_broker_sweep_drops_expired_limiter_counters() -> None:
+    from limits import parse
+    from limits.aio.strategies import (
+        MovingWindowRateLimiter,
+        SlidingWindowCounterRateLimiter,
+    )
+
+    from server.broker.memory import MemoryBroker
+
+    broker = MemoryBroker(clock=time.time)
+    storage = broker.limits_storage()
+    counter = SlidingWindowCounterRateLimiter(storage)
+    moving = MovingWindowRateLimiter(storage)
+    for number in range(10):
+        assert await counter.hit(parse("5/minute"), "scan", f"old{number}")
+    assert await counter.hit(parse("5/minute"), "scan", "new")
+    for limit in ("5/second", "5/hour"):
+        assert await moving.hit(parse(limit), "create", "ip")
+    for key in list(storage.expirations):
+        if "old" in key:
+            storage.expirations[key] = time.time() - 1
+    broker.sweep()
+    assert [key for key in storage.storage if "old" in key] == []
+    assert [key for key in storage.storage if "new" in key]
+    assert len(storage.events) == 2
+    storage.sweep(time.time() + 2)  # the 1-second window's entry is over
+    assert len(storage.events) == 1
+    storage.sweep(time.time() + 7200)
+    assert not storage.events and not storage.storage and not storage.locks
+
+
 async def test_dead_subscription_is_detected_and_rebuilt() -> None:
     """A subscription Redis dropped (PING still fine) is noticed by the probe."""
     await clean_redis()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -32,7 +34,7 @@ class MemoryBroker(Broker):
         self._clock = clock
         self._data: dict[str, tuple[Any, float]] = {}
         self._sweeper: asyncio.Task[None] | None = None
-        self._limits = MemoryStorage()
+        self._limits = LimitsStorage()
 
     async def start(self) -> None:
         """Start the sweeper that drops expired keys nobody reads again."""
@@ -58,7 +60,11 @@ class MemoryBroker(Broker):
         return entry[0]
 
     def sweep(self) -> int:
-        """Drop every expired key and set member now; returns how many keys went."""
+        """Drop every expired key and set member now; returns how many keys went.
+
+        The rate limiter's expired counters go too.
+        """
+        self._limits.sweep(time.time())
         now = self._clock()
         dead = []
         for key, (value, expires) in self._data.items():
@@ -193,6 +199,36 @@ class MemoryBroker(Broker):
 
     def __len__(self) -> int:
         return len(self._data)
+
+
+class LimitsStorage(MemoryStorage):
+    """The limits library's memory storage, swept with the broker's keys.
+
+    The library schedules a sweep of its own after every counted hit, in a task
+    that walks every key it holds: with 10,000 live counters (a few thousand
+    phones and addresses within the last windows) each hit cost 0.86 ms of CPU,
+    with 50,000 5.8 ms. Counts do not depend on it: ``get`` drops an expired
+    counter when it reads one. So the per-hit sweep is switched off, and the
+    broker's sweeper drops what nobody reads again, every SWEEP_INTERVAL.
+    """
+
+    async def _MemoryStorage__schedule_expiry(self) -> None:
+        """Overrides the library's private per-hit scheduling: do nothing."""
+
+    def sweep(self, now: float) -> None:
+        """Drop the counters and moving-window entries that have expired by now."""
+        for key in [key for key, at in self.expirations.items() if at <= now]:
+            self.storage.pop(key, None)
+            self.expirations.pop(key, None)
+            self.locks.pop(key, None)
+        # A moving window keeps its entries newest first: keep those still alive.
+        for key, entries in list(self.events.items()):
+            alive = bisect.bisect_left(entries, -now, key=lambda entry: -entry.expiry)
+            if alive:
+                self.events[key] = entries[:alive]
+            else:
+                self.events.pop(key, None)
+                self.locks.pop(key, None)
 
 
 def _text(value: Any) -> str | None:
