@@ -7,4 +7,5 @@
 - ``make_users.py``: creates the phone accounts both of them log in with.
 - ``roundtrips.py``: what a Redis round trip costs, alone and pipelined.
 - ``allocstats.py``: the embedded server's allocators before and after many flows.
+- ``limiter.py``: what a rate-limit hit costs the memory broker, by live counters.
 """
