@@ -418,11 +418,15 @@ async def close_pages(watchers: Sequence[Watcher]) -> None:
 
 
 async def phase_idle(
-    client: Client, phones: list[Phone], sizes: Sizes, noise: dict[str, float]
+    client: Client,
+    phones: list[Phone],
+    server: RunningServer,
+    sizes: Sizes,
+    noise: dict[str, float],
 ) -> Latency:
     """Sequential flows on an otherwise idle server."""
     settle_garbage()
-    async with cpu_meter(None, noise, "idle"):
+    async with cpu_meter(server, noise, "idle"):
         stats = await run_closed_loop(
             client, phones[:1], concurrency=1, total=sizes.idle_flows, duration=120.0
         )
@@ -461,6 +465,7 @@ async def phase_saturation(
 async def phase_loaded(
     client: Client,
     phones: list[Phone],
+    server: RunningServer,
     rate: float,
     sizes: Sizes,
     noise: dict[str, float],
@@ -468,7 +473,7 @@ async def phase_loaded(
     """Open-loop arrivals at half the saturation rate; confirm→push under load."""
     settle_garbage()
     target = max(1.0, rate / 2)
-    async with cpu_meter(None, noise, "loaded"):
+    async with cpu_meter(server, noise, "loaded"):
         stats = await run_open_loop(
             client,
             phones,
@@ -784,7 +789,7 @@ async def bench_config(
             result.idle = await guarded(
                 result,
                 "idle latency",
-                lambda: phase_idle(client, phones, sizes, result.noise),
+                lambda: phase_idle(client, phones, server, sizes, result.noise),
             )
             if result.idle:
                 say(
@@ -806,7 +811,9 @@ async def bench_config(
                 result.loaded = await guarded(
                     result,
                     "loaded latency",
-                    lambda: phase_loaded(client, phones, rate, sizes, result.noise),
+                    lambda: phase_loaded(
+                        client, phones, server, rate, sizes, result.noise
+                    ),
                 )
                 if result.loaded:
                     say(
