@@ -8,4 +8,5 @@
 - ``roundtrips.py``: what a Redis round trip costs, alone and pipelined.
 - ``allocstats.py``: the embedded server's allocators before and after many flows.
 - ``limiter.py``: what a rate-limit hit costs the memory broker, by live counters.
+- ``auditwrite.py``: what an audit row costs the embedded database, by way of writing.
 """

@@ -172,7 +172,11 @@ async def measure(
         try:
             phones = await login_phones(client, usernames, spec.label)
             first = await run_closed_loop(
-                client, phones, concurrency=CONCURRENCY, total=first_flows, duration=300.0
+                client,
+                phones,
+                concurrency=CONCURRENCY,
+                total=first_flows,
+                duration=300.0,
             )
             await asyncio.sleep(RSS_SETTLE)
             pid = server.process.pid

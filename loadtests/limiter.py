@@ -28,6 +28,7 @@ from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from loadtests.processes import ServerSpec, start_server
+from loadtests.report import markdown_table
 from server.broker.memory import LimitsStorage
 
 LIMIT = parse("1000000/minute")
@@ -110,16 +111,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.server:
         with tempfile.TemporaryDirectory(prefix="qrlogin-limiter-") as workdir:
             rows = asyncio.run(through_server([10, 10_000], 2000, Path(workdir)))
-        print("| addresses counted | server CPU per QR creation |")
-        print("|---|---|")
-        for counted, micros in rows:
-            print(f"| {counted:,} | {micros:,.0f} µs |")
+        head = ("addresses counted", "server CPU per QR creation")
+        print(markdown_table(head, [(f"{n:,}", f"{us:,.0f} µs") for n, us in rows]))
         return 0
-    rows = asyncio.run(measure([10, 1000, 10_000, 50_000], args.hits))
-    print("| live counters | limits' MemoryStorage | the memory broker's |")
-    print("|---|---|---|")
-    for live, library, broker in rows:
-        print(f"| {live:,} | {library:,.1f} µs | {broker:,.1f} µs |")
+    measured = asyncio.run(measure([10, 1000, 10_000, 50_000], args.hits))
+    head = ("live counters", "limits' MemoryStorage", "the memory broker's")
+    cells = [
+        (f"{n:,}", f"{lib:,.1f} µs", f"{ours:,.1f} µs") for n, lib, ours in measured
+    ]
+    print(markdown_table(head, cells))
     return 0
 
 

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -500,6 +501,13 @@ def render(data: dict[str, Any]) -> str:
                     f"| {left[1]} | `{left[0]}` | | {right[1]} | `{right[0]}` |"
                 )
     return "\n".join(lines) + "\n"
+
+
+def markdown_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table of already formatted cells."""
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def write_section(doc: Path, markdown: str) -> None:

@@ -24,7 +24,8 @@ from server.tables import audit_events
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 0.25  # a write holds the loop ~1 ms; fewer, larger ones
-BATCH = 64  # rows per transaction: the loop serves requests between them
+BATCH = 64  # rows per statement: the loop serves requests between them
+TRANSACTION = 4 * BATCH  # rows per transaction at most, when many are waiting
 
 
 class Audit:
@@ -64,13 +65,22 @@ class Audit:
             self._wake.set()
 
     async def flush(self) -> None:
-        """Write everything queued so far."""
+        """Write everything queued so far.
+
+        On SQLite up to TRANSACTION rows share a transaction, in statements of
+        BATCH rows: the loop serves requests between statements, and a busy writer
+        commits less often (a row costs about a third less four batches at a time).
+        """
+        # asyncpg's COPY commits on its own, outside the transaction SQLAlchemy
+        # begins at its first statement: there a transaction is one batch.
+        group = BATCH if self._engine.dialect.name == "postgresql" else TRANSACTION
         async with self._lock:
             while self._pending:
-                rows, self._pending = self._pending[:BATCH], self._pending[BATCH:]
+                rows, self._pending = self._pending[:group], self._pending[group:]
                 try:
                     async with self._engine.begin() as conn:
-                        await _insert(conn, rows)
+                        for start in range(0, len(rows), BATCH):
+                            await _insert(conn, rows[start : start + BATCH])
                 except (
                     SQLAlchemyError,
                     asyncpg.PostgresError,
@@ -102,22 +112,26 @@ class Audit:
             await self.flush()
 
 
-# The order of each COPY record.
+# The order of each record.
 COLUMNS = ("at", "event", "subject", "user_id", "ip", "user_agent", "data")
+# SQLAlchemy's text form of a DateTime on SQLite, the one its reads parse.
+SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+SQLITE_INSERT = (
+    f"INSERT INTO {audit_events.name} ({', '.join(COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(COLUMNS))})"
+)
 
 
 async def _insert(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """One batch of events into the table.
+    """One batch of events into the table, as records built once.
 
-    PostgreSQL takes it by COPY through asyncpg: a multi-row INSERT of 64 events
-    costs the event loop about 3 ms (SQLAlchemy builds and binds 448 parameters),
-    and a confirm that arrives meanwhile waits for it; COPY costs about 1.8 ms, in
-    shorter slices. A single COPY is atomic, as the INSERT was.
+    Through SQLAlchemy's insert, a batch of 64 events cost the event loop 1.5 to
+    3 ms: it processes each of the 448 parameters on its own, and a confirm that
+    arrives meanwhile waits. PostgreSQL takes the records by COPY through asyncpg
+    (about 0.5 ms, in shorter slices, and atomic as the INSERT was); SQLite by the
+    driver's executemany, with the timestamp in the text form SQLAlchemy writes and
+    reads there (loop time a row 27 → 15 µs).
     """
-    if conn.dialect.name != "postgresql":
-        await conn.execute(audit_events.insert(), rows)
-        return
-    raw = await conn.get_raw_connection()
     records = [
         (
             row["at"],
@@ -130,6 +144,13 @@ async def _insert(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
         )
         for row in rows
     ]
-    await raw.driver_connection.copy_records_to_table(
-        audit_events.name, columns=COLUMNS, records=records
+    if conn.dialect.name == "postgresql":
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.copy_records_to_table(
+            audit_events.name, columns=COLUMNS, records=records
+        )
+        return
+    await conn.exec_driver_sql(
+        SQLITE_INSERT,
+        [(at.strftime(SQLITE_DATETIME), *rest) for at, *rest in records],
     )

@@ -35,9 +35,14 @@ async def test_every_field_comes_back_as_recorded(client: TestClient) -> None:
         nested={"n": 1, "ok": True, "none": None},
     )
     audit.record("t_bare")
+    recorded_at = audit._pending[0]["at"]
     await audit.flush()
 
     full, bare = await stored(client)
+    if full["at"].tzinfo is None:  # SQLite keeps the UTC time without its zone
+        assert full["at"] == recorded_at.replace(tzinfo=None)
+    else:
+        assert full["at"] == recorded_at
     assert (full["event"], full["subject"], full["user_id"]) == ("t_full", "A" * 24, 7)
     assert (full["ip"], full["user_agent"]) == ("10.0.0.1", "压测 App/1.0")
     assert full["data"] == {"name": "张*", "nested": {"n": 1, "ok": True, "none": None}}
@@ -74,3 +79,40 @@ async def test_a_failed_write_keeps_its_rows_for_the_next(
 
     await audit.flush()
     assert [row["subject"] for row in await stored(client)] == ["one"]
+
+
+async def test_many_waiting_rows_share_transactions_and_fail_together(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite, rows beyond one batch go in statements of BATCH within one
+    transaction, and a statement that fails takes its whole transaction back; on
+    PostgreSQL each batch is its own COPY. Either way nothing is lost or written
+    twice, and the order holds."""
+    audit = client.app[AUDIT]
+    real = server.audit._insert
+    sizes: list[int] = []
+
+    async def second_fails_once(conn: Any, rows: list[dict[str, Any]]) -> None:
+        sizes.append(len(rows))
+        if len(sizes) == 2:
+            raise OSError("connection reset")
+        await real(conn, rows)
+
+    monkeypatch.setattr(server.audit, "_insert", second_fails_once)
+    count = server.audit.TRANSACTION + 10
+    for number in range(count):
+        audit.record("t_many", subject=f"{number:04d}")
+    await audit.flush()
+    first = [row["subject"] for row in await stored(client)]
+    batch = server.audit.BATCH
+    if client.app[ENGINE].dialect.name == "sqlite":
+        assert first == []  # the first statement was rolled back with the second
+        undone = 2 * batch
+    else:  # each COPY is a transaction of its own
+        assert first == [f"{number:04d}" for number in range(batch)]
+        undone = batch
+    await audit.flush()
+    subjects = [row["subject"] for row in await stored(client)]
+    assert subjects == [f"{number:04d}" for number in range(count)]
+    assert max(sizes) == batch  # statements stay one batch long
+    assert sum(sizes) == count + undone  # what was undone was written again
