@@ -37,6 +37,7 @@ class Audit:
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._closing = False
 
     def record(
         self,
@@ -93,7 +94,7 @@ class Audit:
                     return
 
     async def _write_forever(self) -> None:
-        while True:
+        while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), FLUSH_INTERVAL)
             self._wake.clear()
@@ -106,9 +107,15 @@ class Audit:
         try:
             yield
         finally:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # Stop the writer between writes, never inside one: a write cancelled
+            # halfway would lose its rows, and on SQLite its connection could keep
+            # the open transaction's lock, on which the last flush would then wait.
+            self._closing = True
+            self._wake.set()
+            try:
                 await self._writer
+            except Exception:
+                log.exception("audit writer failed")
             await self.flush()
 
 

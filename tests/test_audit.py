@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import pytest
@@ -116,3 +118,33 @@ async def test_many_waiting_rows_share_transactions_and_fail_together(
     assert subjects == [f"{number:04d}" for number in range(count)]
     assert max(sizes) == batch  # statements stay one batch long
     assert sum(sizes) == count + undone  # what was undone was written again
+
+
+async def test_shutdown_lets_a_write_under_way_finish(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopping the writer while it is inside a transaction neither loses that
+    transaction's rows nor leaves it open for the last flush to wait on."""
+    audit = server.audit.Audit(client.app[ENGINE])
+    real = server.audit._insert
+    inside = asyncio.Event()
+
+    async def slow(conn: Any, rows: list[dict[str, Any]]) -> None:
+        await real(conn, rows)
+        inside.set()
+        await asyncio.sleep(0.2)  # the transaction is still open
+
+    monkeypatch.setattr(server.audit, "_insert", slow)
+    running = audit.run()
+    await anext(running)
+    batch = server.audit.BATCH
+    for number in range(batch):  # a full batch wakes the writer at once
+        audit.record("t_stop", subject=f"{number:04d}")
+    await asyncio.wait_for(inside.wait(), 5)
+    audit.record("t_stop", subject="late")
+
+    async with asyncio.timeout(10):
+        with contextlib.suppress(StopAsyncIteration):
+            await anext(running)
+    subjects = [row["subject"] for row in await stored(client)]
+    assert subjects == [*(f"{number:04d}" for number in range(batch)), "late"]
