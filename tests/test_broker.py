@@ -207,6 +207,42 @@ def test_memory_broker_sweeps_expired_keys() -> None:
     assert broker.sweep() == 1 and len(broker) == 1
 
 
+async def test_memory_broker_trims_the_heap_after_a_large_sweep(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sweep that drops many keys gives the C heap's free pages back; a small
+    one does not pay for the walk of the heap."""
+    import server.broker.memory as memory
+
+    trims: list[float] = []
+    monkeypatch.setattr(memory, "SWEEP_INTERVAL", 0.01)
+    monkeypatch.setattr(memory, "TRIM_AFTER", 50)
+    monkeypatch.setattr(
+        memory.memtrim, "release_free_memory", lambda: trims.append(1) or True
+    )
+    clock = FakeClock()
+    broker = memory.MemoryBroker(clock=clock)
+
+    async def expire(count: int) -> None:
+        for number in range(count):
+            await broker.put(f"t:{number}", "x", ttl=10)
+        clock.advance(11)
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if not len(broker):
+                break
+        await asyncio.sleep(0.05)  # a trim would run in a thread meanwhile
+
+    await broker.start()
+    try:
+        await expire(49)
+        assert trims == []
+        await expire(50)
+        assert trims == [1]
+    finally:
+        await broker.close()
+
+
 def test_memory_broker_keeps_documents_at_their_utf8_size() -> None:
     """A kept str of Chinese text takes two bytes a character and grows a UTF-8
     copy once read; orjson's bytes keep a 4 KiB buffer. Neither may be kept."""
