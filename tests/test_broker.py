@@ -212,7 +212,7 @@ async def test_memory_broker_trims_the_heap_after_a_large_sweep(
 ) -> None:
     """A sweep that drops many keys gives the C heap's free pages back; a small
     one does not pay for the walk of the heap."""
-    import server.broker.memory as memory
+    from server.broker import memory
 
     trims: list[float] = []
     monkeypatch.setattr(memory, "SWEEP_INTERVAL", 0.01)

@@ -11,6 +11,7 @@ from aiohttp import ClientWebSocketResponse
 from aiohttp.test_utils import TestClient
 from sqlalchemy import event
 
+import server.notify.service
 from server.errors import Unavailable
 from server.keys import AUTH, BROKER, ENGINE, NOTIFY
 from server.ws import protocol
@@ -310,3 +311,25 @@ async def test_queued_notices_share_one_write_and_survive_shutdown(
     assert len(inserts) == 1
     stored = await notify.after(alice, 0)
     assert [n["title"] for n in stored] == [f"soon {i}" for i in range(30)]
+
+
+async def test_a_full_batch_of_queued_notices_is_written_at_once(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Queued notices wait for company only while they are fewer than a batch, so
+    under a steady stream of logins the queue drains as fast as it can be written
+    rather than one batch per LINGER."""
+    monkeypatch.setattr(server.notify.service, "LINGER", 30.0)
+    alice = await make_user(client, "alice")
+    notify = client.app[NOTIFY]
+    batch = server.notify.service.BATCH
+    for i in range(2 * batch + 5):
+        notify.notify_soon(alice, "security", f"soon {i}")
+
+    for _ in range(200):  # at most 10 s, far below LINGER
+        await asyncio.sleep(0.05)
+        if await notify.unread(alice) >= 2 * batch:
+            break
+    assert await notify.unread(alice) == 2 * batch  # the last five still linger
+    await notify.close()
+    assert await notify.unread(alice) == 2 * batch + 5

@@ -106,8 +106,12 @@ class Notifications:
     async def _write(self) -> None:
         """Write and publish what is queued, a batch at a time, in order."""
         while self._waiting:
-            if not any(stored for _, stored in self._waiting):
-                self._now.clear()  # nobody waits: let more gather first
+            # Gather company only while there is less than a batch and nobody
+            # waits: a full batch lingering too would cap the writes at BATCH per
+            # LINGER, and under a steady stream of logins the queue would grow
+            # without end (22,000 notices in a minute at 700 logins a second).
+            if len(self._waiting) < BATCH and not any(w for _, w in self._waiting):
+                self._now.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._now.wait(), LINGER)
             batch, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
