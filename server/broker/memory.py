@@ -68,13 +68,21 @@ class MemoryBroker(Broker):
         self._limits.sweep(time.time())
         now = self._clock()
         dead = []
+        thinned = []
         for key, (value, expires) in self._data.items():
             if expires <= now:
                 dead.append(key)
-            elif isinstance(value, dict):
-                _prune(value, now)
+            elif isinstance(value, dict) and _prune(value, now):
+                thinned.append(key)
         for key in dead:
             del self._data[key]
+        # A dict keeps the table it grew to when its keys go; after a burst has
+        # passed, a copy sized for what is left lets that table go as well.
+        for key in thinned:
+            members, expires = self._data[key]
+            self._data[key] = (dict(members), expires)
+        if len(dead) > len(self._data):
+            self._data = dict(self._data)
         return len(dead)
 
     async def _sweep_forever(self) -> None:
@@ -240,7 +248,9 @@ def _text(value: Any) -> str | None:
     return value.decode() if isinstance(value, bytes) else None
 
 
-def _prune(members: dict[str, float], now: float) -> None:
-    """Drop the members of a set whose time has come."""
-    for member in [m for m, expires in members.items() if expires <= now]:
+def _prune(members: dict[str, float], now: float) -> bool:
+    """Drop the members of a set whose time has come; True when over half went."""
+    ended = [m for m, expires in members.items() if expires <= now]
+    for member in ended:
         del members[member]
+    return len(ended) > len(members)
