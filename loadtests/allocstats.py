@@ -10,7 +10,8 @@ settle wait, tell memory that is still held by objects from memory that is
 free but not given back.
 
 Run: ``python -m loadtests.allocstats`` (about 4 minutes; ``--seconds``
-sets the length of the load, ``--settle`` the idle wait after it).
+sets the length of the load, ``--settle`` the idle wait after it, and
+``--census`` adds the counts of ``loadtests/census.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from loadtests import census
 from loadtests.bench import (
     ACCOUNT_PREFIX,
     GROWTH_SESSION_TTL,
@@ -45,6 +47,7 @@ from loadtests.processes import (
 )
 
 STATS_ENV = "QRLOGIN_ALLOCSTATS_FILE"
+CENSUS_ENV = "QRLOGIN_ALLOCSTATS_CENSUS"
 CONCURRENCY = 32
 FIRST = 1000
 MIB = 2**20
@@ -114,10 +117,17 @@ def rss() -> int:
 def serve() -> int:
     """The server, in this process, with the SIGUSR1 handler installed."""
     target = Path(os.environ[STATS_ENV])
+    first: list[census.Census] = []  # the first reading's census, with --census
 
     def write_stats(_signum: int, _frame: object) -> None:
         gc.collect()
-        reading = {"rss": rss(), **pymalloc_stats(), **malloc_stats()}
+        reading: dict[str, Any] = {"rss": rss(), **pymalloc_stats(), **malloc_stats()}
+        if os.environ.get(CENSUS_ENV):
+            now = census.take()
+            if first:
+                reading["census"] = census.compare(first[0], now)
+            else:
+                first.append(now)
         with target.open("a") as out:
             out.write(json.dumps(reading) + "\n")
 
@@ -148,7 +158,12 @@ async def reading(stats_file: Path, pid: int) -> dict[str, Any]:
 
 
 async def measure(
-    seconds: float, settle: float, workdir: Path, *, first_flows: int = FIRST
+    seconds: float,
+    settle: float,
+    workdir: Path,
+    *,
+    first_flows: int = FIRST,
+    with_census: bool = False,
 ) -> list[tuple[str, int, dict[str, Any]]]:
     """(moment, flows so far, reading) after the first flows, the rest, the settle."""
     raise_fd_limit()
@@ -163,6 +178,7 @@ async def measure(
         extra_env={
             "QRLOGIN_SESSION_TTL": GROWTH_SESSION_TTL,
             STATS_ENV: str(stats_file),
+            CENSUS_ENV: "1" if with_census else "",
         },
     )
     readings = []
@@ -235,7 +251,25 @@ def table(readings: list[tuple[str, int, dict[str, Any]]]) -> str:
     lines.append(
         f"\npymalloc arenas given back to the system during the run: {reclaimed}"
     )
+    for moment, _, reading in readings:
+        if "census" in reading:
+            lines.append(census_text(moment, reading["census"]))
     return "\n".join(lines)
+
+
+def census_text(moment: str, found: dict[str, Any]) -> str:
+    """One reading's census against the first, as text."""
+    grown = ", ".join(
+        f"{name} {count:+,} ({size / MIB:+.1f} MiB)"
+        for name, count, size in found["grown"]
+    )
+    stranded = ", ".join(f"{name} {count:,}" for name, count in found["stranded_types"])
+    return (
+        f"\n{moment}, against the first reading:\n"
+        f"- grown most: {grown or 'nothing'}\n"
+        f"- {found['stranded']:,} small objects in {found['new_windows']} windows of"
+        f" 1 MiB that held none: {stranded or 'none'}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,12 +289,19 @@ def main(argv: list[str] | None = None) -> int:
         default=GROWTH_SETTLE,
         help="idle wait before the last reading",
     )
+    cli.add_argument(
+        "--census",
+        action="store_true",
+        help="also count the server's objects by type and where they sit (slow)",
+    )
     cli.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = cli.parse_args(argv)
     if args.serve:
         return serve()
     with tempfile.TemporaryDirectory(prefix="qrlogin-allocstats-") as workdir:
-        readings = asyncio.run(measure(args.seconds, args.settle, Path(workdir)))
+        readings = asyncio.run(
+            measure(args.seconds, args.settle, Path(workdir), with_census=args.census)
+        )
     print(table(readings))
     return 0
 

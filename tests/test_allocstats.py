@@ -31,3 +31,14 @@ async def test_a_server_reports_its_allocators_before_and_after_flows(
     assert settled["sqlite_in_use"] > 0
     rendered = table(readings)
     assert all(label in rendered for label, _ in ROWS)
+
+
+async def test_a_census_reports_what_the_flows_left(tmp_path: Path) -> None:
+    readings = await measure(1.0, 0.0, tmp_path, first_flows=30, with_census=True)
+    first, after, settled = (reading for _, _, reading in readings)
+    assert "census" not in first  # the one the others are compared with
+    for reading in (after, settled):
+        assert {"grown", "new_windows", "stranded", "stranded_types"} <= set(
+            reading["census"]
+        )
+    assert "small objects in" in table(readings)
