@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 0.25  # a write holds the loop ~1 ms; fewer, larger ones
 BATCH = 64  # rows per statement: the loop serves requests between them
-TRANSACTION = 4 * BATCH  # rows per transaction at most, when many are waiting
+STATEMENTS = 4  # statements per transaction at most on SQLite, when many wait
+BACKLOG = STATEMENTS * BATCH  # rows waiting beyond which statements grow
+BACKLOG_BATCH = 256  # rows per statement while a backlog is written
 
 
 class Audit:
@@ -68,20 +70,27 @@ class Audit:
     async def flush(self) -> None:
         """Write everything queued so far.
 
-        On SQLite up to TRANSACTION rows share a transaction, in statements of
-        BATCH rows: the loop serves requests between statements, and a busy writer
-        commits less often (a row costs about a third less four batches at a time).
+        Statements are of BATCH rows, so the loop serves requests between them; on
+        SQLite up to STATEMENTS of them share a transaction, and a busy writer
+        commits less often (a row costs about a third less four batches at a
+        time). When more than BACKLOG rows wait, statements grow to BACKLOG_BATCH.
         """
         # asyncpg's COPY commits on its own, outside the transaction SQLAlchemy
-        # begins at its first statement: there a transaction is one batch.
-        group = BATCH if self._engine.dialect.name == "postgresql" else TRANSACTION
+        # begins at its first statement: there a transaction is one statement.
+        statements = 1 if self._engine.dialect.name == "postgresql" else STATEMENTS
         async with self._lock:
             while self._pending:
+                # On a saturated node every await on the database waits for a turn
+                # of a busy loop (about 15 ms measured), whatever the statement's
+                # size: with 64 rows an await the writer fell behind the logins and
+                # the queue grew without end (finding 21 in docs/benchmarks.md).
+                size = BATCH if len(self._pending) <= BACKLOG else BACKLOG_BATCH
+                group = size * statements
                 rows, self._pending = self._pending[:group], self._pending[group:]
                 try:
                     async with self._engine.begin() as conn:
-                        for start in range(0, len(rows), BATCH):
-                            await _insert(conn, rows[start : start + BATCH])
+                        for start in range(0, len(rows), size):
+                            await _insert(conn, rows[start : start + size])
                 except (
                     SQLAlchemyError,
                     asyncpg.PostgresError,

@@ -86,10 +86,10 @@ async def test_a_failed_write_keeps_its_rows_for_the_next(
 async def test_many_waiting_rows_share_transactions_and_fail_together(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On SQLite, rows beyond one batch go in statements of BATCH within one
-    transaction, and a statement that fails takes its whole transaction back; on
-    PostgreSQL each batch is its own COPY. Either way nothing is lost or written
-    twice, and the order holds."""
+    """On SQLite, rows beyond one batch (short of a backlog) go in statements of
+    BATCH within one transaction, and a statement that fails takes its whole
+    transaction back; on PostgreSQL each batch is its own COPY. Either way nothing
+    is lost or written twice, and the order holds."""
     audit = client.app[AUDIT]
     real = server.audit._insert
     sizes: list[int] = []
@@ -101,7 +101,7 @@ async def test_many_waiting_rows_share_transactions_and_fail_together(
         await real(conn, rows)
 
     monkeypatch.setattr(server.audit, "_insert", second_fails_once)
-    count = server.audit.TRANSACTION + 10
+    count = server.audit.BACKLOG - 10
     for number in range(count):
         audit.record("t_many", subject=f"{number:04d}")
     await audit.flush()
@@ -118,6 +118,29 @@ async def test_many_waiting_rows_share_transactions_and_fail_together(
     assert subjects == [f"{number:04d}" for number in range(count)]
     assert max(sizes) == batch  # statements stay one batch long
     assert sum(sizes) == count + undone  # what was undone was written again
+
+
+async def test_a_backlog_is_written_in_larger_statements(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past BACKLOG waiting rows the statements grow, so a writer that waits a turn
+    of a busy loop for each one still keeps up; the order holds."""
+    audit = client.app[AUDIT]
+    real = server.audit._insert
+    sizes: list[int] = []
+
+    async def counted(conn: Any, rows: list[dict[str, Any]]) -> None:
+        sizes.append(len(rows))
+        await real(conn, rows)
+
+    monkeypatch.setattr(server.audit, "_insert", counted)
+    count = server.audit.BACKLOG + 1
+    for number in range(count):
+        audit.record("t_backlog", subject=f"{number:04d}")
+    await audit.flush()
+    assert sizes == [server.audit.BACKLOG_BATCH, count - server.audit.BACKLOG_BATCH]
+    subjects = [row["subject"] for row in await stored(client)]
+    assert subjects == [f"{number:04d}" for number in range(count)]
 
 
 async def test_shutdown_lets_a_write_under_way_finish(
