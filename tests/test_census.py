@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from loadtests import census
 
 
@@ -25,10 +27,24 @@ def test_a_census_finds_what_was_made_since_the_first() -> None:
     grown = {kind: (count, size) for kind, count, size in found["grown"]}
     assert grown[name][0] == 200_000
     assert grown[name][1] >= 200_000 * 32
-    # Far more than the free space of the arenas the process had: most of them
-    # sit where no small object sat at the first census.
-    assert found["new_windows"] > 0
-    assert dict(found["stranded_types"])[name] > 100_000
+
+
+def test_small_objects_where_none_were_are_counted_by_type() -> None:
+    """Only windows that held no small object at the first census count."""
+    first = census.Census(windows={1: Counter({"a.Old": 5})})
+    later = census.Census(
+        windows={
+            1: Counter({"a.Old": 2, "a.New": 7}),  # an old window: not counted
+            2: Counter({"a.New": 3, "a.Other": 1}),
+            3: Counter({"a.New": 2}),
+        }
+    )
+
+    found = census.compare(first, later)
+
+    assert found["new_windows"] == 2
+    assert found["stranded"] == 6
+    assert found["stranded_types"] == [("a.New", 5), ("a.Other", 1)]
 
 
 def test_type_names_do_not_trip_on_odd_types() -> None:
