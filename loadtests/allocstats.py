@@ -117,17 +117,18 @@ def rss() -> int:
 def serve() -> int:
     """The server, in this process, with the SIGUSR1 handler installed."""
     target = Path(os.environ[STATS_ENV])
-    first: list[census.Census] = []  # the first reading's census, with --census
+    first: census.Census | None = None  # the first reading's census, with --census
 
     def write_stats(_signum: int, _frame: object) -> None:
+        nonlocal first
         gc.collect()
         reading: dict[str, Any] = {"rss": rss(), **pymalloc_stats(), **malloc_stats()}
         if os.environ.get(CENSUS_ENV):
             now = census.take()
-            if first:
-                reading["census"] = census.compare(first[0], now)
+            if first is None:
+                first = now
             else:
-                first.append(now)
+                reading["census"] = census.compare(first, now)
         with target.open("a") as out:
             out.write(json.dumps(reading) + "\n")
 

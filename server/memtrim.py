@@ -4,20 +4,19 @@ glibc keeps the memory a process frees in its heap for the next allocation and
 returns it only from the heap's top. After a burst of logins the memory broker
 drops tens of thousands of keys at once; without a trim the pages they used stay
 resident long after (23 of 34 MiB in a measured run, docs/benchmarks.md,
-finding 19). ``malloc_trim`` hands every whole free page back.
+finding 20). ``malloc_trim`` hands every whole free page back.
 """
 
 from __future__ import annotations
 
 import ctypes
-import logging
+import functools
 from collections.abc import Callable
 
-log = logging.getLogger(__name__)
 
-
+@functools.cache
 def _find_trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim, or None on a C library without it."""
+    """glibc's malloc_trim, looked up on first use; None on a C library without it."""
     try:
         trim = ctypes.CDLL(None).malloc_trim  # the process's own C library
     except (OSError, AttributeError):
@@ -27,17 +26,14 @@ def _find_trim() -> Callable[[int], int] | None:
     return trim  # type: ignore[no-any-return]
 
 
-_TRIM = _find_trim()
-
-
 def release_free_memory() -> bool:
     """Return the C heap's free pages to the system; False where it cannot.
 
     The call walks the heap with the GIL released: run it in a worker thread so
     the event loop keeps serving meanwhile.
     """
-    if _TRIM is None:
+    trim = _find_trim()
+    if trim is None:
         return False
-    released = bool(_TRIM(0))
-    log.debug("malloc_trim released memory: %s", released)
+    trim(0)
     return True

@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
+from loadtests.allocstats import MIB
+from loadtests.allocstats import rss as resident
 from server import memtrim
-
-MIB = 2**20
-
-
-def resident() -> int:
-    """This process's resident size, from /proc."""
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def test_freed_heap_pages_go_back_to_the_system() -> None:
